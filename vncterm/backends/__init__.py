@@ -1,0 +1,1 @@
+"""Console sources: a spawned command in a pty, an existing pty device, a serial socket."""

@@ -1,0 +1,1 @@
+"""Rendering: palette, bitmap font with glyph cache, framebuffer with damage."""

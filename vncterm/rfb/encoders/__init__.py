@@ -1,0 +1,1 @@
+"""Framebuffer encoders, one module per RFB encoding, collected in a registry."""

@@ -1,0 +1,1 @@
+"""Terminal model: pyte wrapped with damage tracking, scroll detection, replies and keymap."""
