@@ -1,0 +1,93 @@
+"""A serial console exposed on a TCP or UNIX socket (qemu's `-serial tcp:`/`unix:`), reconnected
+with back-off when it closes (a guest reboot) while the screen is kept."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.application.internet import ClientService, backoffPolicy
+from twisted.internet.interfaces import IStreamClientEndpoint
+from twisted.internet.protocol import Factory, Protocol
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from vncterm.backends.base import ConsoleSink
+
+log = Logger()
+
+
+class _SerialProtocol(Protocol):
+    def __init__(self, owner: StreamSource) -> None:
+        self._owner = owner
+
+    def connectionMade(self) -> None:
+        self._owner.connected(self)
+
+    def dataReceived(self, data: bytes) -> None:
+        self._owner.sink_output(data)
+
+    def connectionLost(self, reason: Failure = Failure(ConnectionError())) -> None:  # noqa: B008
+        self._owner.lost(self, reason)
+
+
+class StreamSource:
+    """Keeps a client connection to a serial console socket, retrying with exponential back-off."""
+
+    def __init__(
+        self,
+        reactor: Any,
+        endpoint: IStreamClientEndpoint,
+        description: str,
+        *,
+        retry_initial: float = 0.5,
+        retry_max: float = 10.0,
+    ) -> None:
+        self._reactor = reactor
+        self.description = description
+        self._sink: ConsoleSink | None = None
+        self._protocol: _SerialProtocol | None = None
+        self._service = ClientService(
+            endpoint,
+            Factory.forProtocol(lambda: _SerialProtocol(self)),
+            retryPolicy=backoffPolicy(initialDelay=retry_initial, maxDelay=retry_max),
+            clock=reactor,
+        )
+
+    def start(self, sink: ConsoleSink) -> None:
+        self._sink = sink
+        self._service.startService()
+
+    def connected(self, protocol: _SerialProtocol) -> None:
+        self._protocol = protocol
+        log.info("console {console} connected", console=self.description)
+        if self._sink is not None:
+            self._sink.console_connected(self.description)
+
+    def sink_output(self, data: bytes) -> None:
+        if self._sink is not None:
+            self._sink.console_output(data)
+
+    def lost(self, protocol: _SerialProtocol, reason: Failure) -> None:
+        if self._protocol is protocol:
+            self._protocol = None
+        final = not self._service.running
+        if self._sink is not None:
+            self._sink.console_disconnected(f"{self.description} closed", final=final)
+
+    def write(self, data: bytes) -> None:
+        if self._protocol is not None and self._protocol.transport is not None and data:
+            self._protocol.transport.write(data)
+
+    def resize(self, columns: int, rows: int) -> None:
+        """A serial line has no window size to set."""
+
+    def pause_reading(self) -> None:
+        if self._protocol is not None and self._protocol.transport is not None:
+            self._protocol.transport.pauseProducing()  # type: ignore[attr-defined]
+
+    def resume_reading(self) -> None:
+        if self._protocol is not None and self._protocol.transport is not None:
+            self._protocol.transport.resumeProducing()  # type: ignore[attr-defined]
+
+    def stop(self) -> None:
+        self._service.stopService()

@@ -1,0 +1,170 @@
+"""The `vncterm` command line: pick a console source, listen for viewers, run until done."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from twisted.internet import defer, task
+from twisted.internet.endpoints import TCP4ClientEndpoint, UNIXClientEndpoint, serverFromString
+from twisted.logger import Logger, globalLogBeginner, textFileLogObserver
+
+from vncterm.backends.base import ConsoleSource
+from vncterm.backends.command import CommandSource
+from vncterm.backends.ptydevice import PtyDeviceSource
+from vncterm.backends.stream import StreamSource
+from vncterm.limits import DEFAULT_LIMITS
+from vncterm.protocol import RfbViewerFactory
+from vncterm.session import ConsoleSession
+from vncterm.terminal.emulator import TERM_NAME
+
+log = Logger()
+
+DEFAULT_LISTEN = "tcp:5900:interface=127.0.0.1"
+
+
+class UsageError(Exception):
+    """A command-line value that cannot be used; the message says which and why."""
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """`COLSxROWS` -> (columns, rows), within sane bounds."""
+    cols, sep, rows = text.lower().partition("x")
+    if not sep or not cols.isdigit() or not rows.isdigit():
+        raise argparse.ArgumentTypeError(f"size must look like 80x24, not {text!r}")
+    columns, lines = int(cols), int(rows)
+    if not (10 <= columns <= 500 and 2 <= lines <= 200):
+        raise argparse.ArgumentTypeError("size must be 10..500 columns by 2..200 rows")
+    return columns, lines
+
+
+def parse_host_port(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, not {text!r}")
+    return host.strip("[]"), int(port)
+
+
+def read_password_file(path: str) -> bytes:
+    """The VNC password: the file's first line (VNC uses only its first 8 bytes)."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(DEFAULT_LIMITS.max_password_file_bytes)
+    except OSError as exc:
+        raise UsageError(f"cannot read password file {path}: {exc.strerror}") from exc
+    password = data.split(b"\n", 1)[0].rstrip(b"\r")
+    if not password:
+        raise UsageError(f"password file {path} is empty")
+    if len(password) > 8:
+        print("vncterm: note: VNC Authentication uses only the first 8 characters of the "
+              "password", file=sys.stderr)
+    return password
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vncterm",
+        description="Serve a text console as a VNC desktop. With no console source, serves an "
+        "embedded demo (a replayed guest boot, then a shell).",
+        epilog="Examples: vncterm -- bash | vncterm --pty /dev/pts/3 | "
+        "vncterm --unix /run/guest-serial.sock",
+    )
+    parser.add_argument("--listen", action="append", metavar="ENDPOINT",
+                        help=f"Twisted endpoint to listen on (repeatable; default {DEFAULT_LISTEN})")
+    parser.add_argument("--size", type=parse_size, default=(80, 24), metavar="COLSxROWS",
+                        help="terminal size in character cells (default 80x24)")
+    parser.add_argument("--name", help="desktop name shown by viewers (default: the console)")
+    parser.add_argument("--password-file", metavar="FILE",
+                        help="require VNC Authentication with the password in FILE's first line")
+    parser.add_argument("--stay", action="store_true",
+                        help="keep serving the last screen after the console ends")
+    parser.add_argument("--respawn", action="store_true",
+                        help="restart the command when it exits")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--pty", metavar="PATH", help="attach to an existing pty/tty device")
+    source.add_argument("--tcp", type=parse_host_port, metavar="HOST:PORT",
+                        help="connect to a serial console on a TCP socket")
+    source.add_argument("--unix", metavar="PATH",
+                        help="connect to a serial console on a UNIX socket")
+    parser.add_argument("command", nargs=argparse.REMAINDER,
+                        help="-- COMMAND [ARG...]: run COMMAND in a new pty")
+    return parser
+
+
+def build_source(args: argparse.Namespace, reactor: Any) -> ConsoleSource:
+    columns, rows = args.size
+    command = list(args.command)
+    if command and command[0] == "--":
+        command = command[1:]
+    chosen = [bool(args.pty), args.tcp is not None, bool(args.unix), bool(command)]
+    if sum(chosen) > 1:
+        raise UsageError("give one console source: --pty, --tcp, --unix or -- COMMAND")
+    if args.pty:
+        return PtyDeviceSource(reactor, args.pty)
+    if args.tcp is not None:
+        host, port = args.tcp
+        return StreamSource(reactor, TCP4ClientEndpoint(reactor, host, port), f"{host}:{port}")
+    if args.unix:
+        return StreamSource(reactor, UNIXClientEndpoint(reactor, args.unix),
+                            os.path.basename(args.unix))
+    if not command:
+        command = [sys.executable, "-m", "vncterm.demo"]
+        source = CommandSource(reactor, command, columns=columns, rows=rows, term=TERM_NAME,
+                               respawn=args.respawn)
+        source.description = "vncterm demo"
+        return source
+    return CommandSource(reactor, command, columns=columns, rows=rows, term=TERM_NAME,
+                         respawn=args.respawn)
+
+
+def viewer_hint(endpoint: str, port: int | None) -> str:
+    if port is None:
+        return ""
+    return f" (view it with: vncviewer 127.0.0.1::{port})"
+
+
+@defer.inlineCallbacks
+def run(reactor: Any, argv: Sequence[str]) -> Any:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        password = read_password_file(args.password_file) if args.password_file else None
+        source = build_source(args, reactor)
+    except UsageError as exc:
+        parser.error(str(exc))
+    columns, rows = args.size
+    session = ConsoleSession(reactor, source, columns=columns, rows=rows, name=args.name,
+                             stay=args.stay)
+    factory = RfbViewerFactory(session, password)
+    ports = []
+    for endpoint in args.listen or [DEFAULT_LISTEN]:
+        try:
+            port = yield serverFromString(reactor, endpoint).listen(factory)
+        except Exception as exc:  # a bad endpoint string or a port in use: say which
+            print(f"vncterm: cannot listen on {endpoint}: {exc}", file=sys.stderr)
+            for listening in ports:
+                yield listening.stopListening()
+            raise SystemExit(1) from exc
+        ports.append(port)
+        address = port.getHost()
+        where = getattr(address, "port", None)
+        shown = f"{address.host}:{where}" if where is not None else str(getattr(address, "name", address))
+        print(f"vncterm: serving {session.name!r} on {shown}{viewer_hint(endpoint, where)}",
+              flush=True)
+    done: defer.Deferred[None] = defer.Deferred()
+    session.on_finished = lambda: done.callback(None)
+    reactor.addSystemEventTrigger("before", "shutdown", session.stop)
+    session.start()
+    yield done
+    print("vncterm: the console ended and the last viewer left; exiting", flush=True)
+    for port in ports:
+        yield port.stopListening()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stderr)],
+                                     redirectStandardIO=False)
+    task.react(run, (list(sys.argv[1:] if argv is None else argv),))

@@ -1,0 +1,242 @@
+"""One console fanned out to many viewers: feeding the emulator in time slices, rendering on
+demand, and keystrokes back to the console.
+
+Console output is consumed and emulated all the time, with or without viewers, so a viewer that
+connects later sees the current screen. Emulation runs in slices bounded in time and rendering
+happens at most once per frame interval and only when a viewer waits for an update, so a flood
+never delays the keystrokes of any viewer.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from twisted.logger import Logger
+
+from vncterm.backends.base import ConsoleSource
+from vncterm.limits import DEFAULT_LIMITS, Limits
+from vncterm.render.framebuffer import CELL_HEIGHT, CELL_WIDTH, Renderer
+from vncterm.terminal.emulator import Terminal
+from vncterm.updates import CellRect, CellScroll
+
+log = Logger()
+
+#: Fewest seconds between two renders while the console keeps changing (a 50 fps ceiling).
+MIN_FRAME_INTERVAL = 0.02
+
+
+class Viewer(Protocol):
+    """What the session needs of one attached viewer (the RFB adapter implements it)."""
+
+    def screen_changed(self) -> None:
+        """New damage was recorded in the viewer's update state: send if a request waits."""
+
+    def bell(self) -> None:
+        """The console rang the bell."""
+
+    def desktop_name_changed(self, name: str) -> None:
+        """The console set its title."""
+
+    def disconnect(self, reason: str) -> None:
+        """Close this viewer (another viewer asked for exclusive access, or shutdown)."""
+
+    @property
+    def updates(self) -> Any:
+        """The viewer's `ViewerUpdates`."""
+
+
+class ConsoleSession:
+    """Owns the terminal, the renderer and the console source; viewers attach and detach."""
+
+    def __init__(
+        self,
+        reactor: Any,
+        source: ConsoleSource,
+        *,
+        columns: int = 80,
+        rows: int = 24,
+        name: str | None = None,
+        limits: Limits = DEFAULT_LIMITS,
+        stay: bool = False,
+        timer: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.reactor = reactor
+        self.source = source
+        self.limits = limits
+        self.terminal = Terminal(columns, rows)
+        self.renderer = Renderer(self.terminal)
+        self.name = name or source.description
+        self.stay = stay
+        self._timer = timer
+        self.viewers: list[Viewer] = []
+        self._pending: deque[bytes] = deque()
+        self._pending_bytes = 0
+        self._source_paused = False
+        self._feed_call: Any = None
+        self._render_call: Any = None
+        self._last_render = float("-inf")
+        self._changed = False
+        self._console_gone = False
+        self._finished = False
+        #: Called once when the session is over (console gone for good and nobody watching).
+        self.on_finished: Callable[[], None] | None = None
+        self.bytes_in = 0
+
+    @property
+    def width(self) -> int:
+        return self.terminal.columns * CELL_WIDTH
+
+    @property
+    def height(self) -> int:
+        return self.terminal.rows * CELL_HEIGHT
+
+    def start(self) -> None:
+        self.source.start(self)
+
+    def stop(self) -> None:
+        self.source.stop()
+        for call in (self._feed_call, self._render_call):
+            if call is not None and call.active():
+                call.cancel()
+        for viewer in list(self.viewers):
+            viewer.disconnect("vncterm is shutting down")
+
+    # -- ConsoleSink -------------------------------------------------------------------------
+
+    def console_output(self, data: bytes) -> None:
+        if not data:
+            return
+        self.bytes_in += len(data)
+        self._pending.append(data)
+        self._pending_bytes += len(data)
+        if self._pending_bytes > self.limits.max_pending_console_bytes and not self._source_paused:
+            self._source_paused = True
+            self.source.pause_reading()
+        if self._feed_call is None:
+            self._feed_call = self.reactor.callLater(0, self._feed_slice)
+
+    def console_connected(self, description: str) -> None:
+        log.info("console {console} connected: {description}", console=self.name,
+                 description=description)
+
+    def console_disconnected(self, reason: str, *, final: bool) -> None:
+        log.info("console {console} disconnected: {reason}", console=self.name, reason=reason)
+        # The status line goes through the emulator so that every viewer sees it in place.
+        self.console_output(f"\r\n\x1b[0;7m[vncterm: {reason}]\x1b[0m\r\n".encode())
+        if final:
+            self._console_gone = True
+            self._maybe_finish()
+
+    # -- emulation ---------------------------------------------------------------------------
+
+    def _feed_slice(self) -> None:
+        self._feed_call = None
+        deadline = self._timer() + self.limits.feed_slice_seconds
+        chunk_size = self.limits.feed_chunk_bytes
+        terminal = self.terminal
+        while self._pending:
+            data = self._pending.popleft()
+            if len(data) > chunk_size:
+                self._pending.appendleft(data[chunk_size:])
+                data = data[:chunk_size]
+            self._pending_bytes -= len(data)
+            terminal.feed(data)
+            if self._timer() >= deadline:
+                break
+        self._changed = True
+        replies = terminal.take_replies()
+        if replies:
+            self.source.write(replies)
+        if terminal.take_bells():
+            for viewer in self.viewers:
+                viewer.bell()
+        if self._pending:
+            self._feed_call = self.reactor.callLater(0, self._feed_slice)
+        elif self._source_paused:
+            self._source_paused = False
+            self.source.resume_reading()
+        self._schedule_render()
+
+    def _schedule_render(self) -> None:
+        if not self._changed or self._render_call is not None:
+            return
+        if not any(v.updates.has_request for v in self.viewers):
+            return  # render lazily: the damage waits in the terminal until a viewer asks
+        delay = max(0.0, self._last_render + MIN_FRAME_INTERVAL - self.reactor.seconds())
+        self._render_call = self.reactor.callLater(delay, self._render_now)
+
+    def _render_now(self) -> None:
+        self._render_call = None
+        self.render()
+
+    def render(self) -> None:
+        """Bring the framebuffer up to date and hand the damage to every viewer."""
+        if not self._changed:
+            return
+        self._changed = False
+        self._last_render = self.reactor.seconds()
+        damage = self.renderer.render()
+        scroll = damage.scroll
+        cell_scroll = None
+        if scroll is not None:
+            top_px, bottom_px, dy_px = scroll
+            cell_scroll = CellScroll(top_px // CELL_HEIGHT, bottom_px // CELL_HEIGHT,
+                                     dy_px // CELL_HEIGHT)
+        cell_rects = [
+            CellRect(x // CELL_WIDTH, y // CELL_HEIGHT, -(-w // CELL_WIDTH), -(-h // CELL_HEIGHT))
+            for (x, y, w, h) in damage.rects
+        ]
+        for viewer in self.viewers:
+            updates = viewer.updates
+            if cell_scroll is not None:
+                updates.scroll(cell_scroll)
+            for rect in cell_rects:
+                updates.damage_cells(rect)
+        title = self.terminal.title
+        for viewer in self.viewers:
+            viewer.screen_changed()
+            if title:
+                viewer.desktop_name_changed(title)
+
+    def frame_wanted(self, *, now: bool = False) -> None:
+        """A viewer posted a request: render now (non-incremental) or at the next frame."""
+        if now:
+            if self._render_call is not None and self._render_call.active():
+                self._render_call.cancel()
+            self._render_call = None
+            self.render()
+        else:
+            self._schedule_render()
+
+    # -- viewers -----------------------------------------------------------------------------
+
+    def attach(self, viewer: Viewer, *, shared: bool) -> bool:
+        """Add a viewer; False when the console already has as many viewers as allowed."""
+        if not shared:
+            for other in list(self.viewers):
+                other.disconnect("another viewer asked for exclusive access")
+        if len(self.viewers) >= self.limits.max_viewers:
+            return False
+        # A new viewer starts from the rendered state: make sure it is current.
+        self.render()
+        self.viewers.append(viewer)
+        return True
+
+    def detach(self, viewer: Viewer) -> None:
+        if viewer in self.viewers:
+            self.viewers.remove(viewer)
+        self._maybe_finish()
+
+    def _maybe_finish(self) -> None:
+        if self._console_gone and not self.stay and not self.viewers and not self._finished:
+            self._finished = True
+            if self.on_finished is not None:
+                self.on_finished()
+
+    def type_keys(self, data: bytes) -> None:
+        """Keystrokes from a viewer go straight to the console, ahead of any rendering work."""
+        if data:
+            self.source.write(data)

@@ -1,0 +1,210 @@
+"""Per-viewer update state: what changed since this viewer's last update, and what to send next.
+
+Damage is kept as a bounded mask of text cells, so a stalled viewer costs a fixed amount of
+memory however much the console changes; a pending scroll is kept as one CopyRect (RFC 6143
+7.7.2) as long as later scrolls move the same region.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from vncterm.rfb.constants import Encoding
+from vncterm.rfb.encoders import ENCODERS, choose_encoding
+from vncterm.rfb.encoders.copyrect import copy_rect
+from vncterm.rfb.messages import Rectangle
+from vncterm.rfb.pixelformat import PixelFormat
+
+Pixels = npt.NDArray[np.uint8]
+
+
+@dataclass(frozen=True, slots=True)
+class CellScroll:
+    """Rows [top, bottom) moved up by `count` rows; the bottom `count` rows were exposed."""
+
+    top: int
+    bottom: int
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class CellRect:
+    """A rectangle of text cells: columns [x, x + width), rows [y, y + height)."""
+
+    x: int
+    y: int
+    width: int
+    height: int
+
+
+class ViewerUpdates:
+    """Damage, pending scroll and the outstanding FramebufferUpdateRequest of one viewer."""
+
+    def __init__(self, columns: int, rows: int, cell_width: int, cell_height: int) -> None:
+        self.cell_width = cell_width
+        self.cell_height = cell_height
+        self._damage = np.ones((rows, columns), dtype=bool)
+        self._scroll: CellScroll | None = None
+        self._requested: CellRect | None = None
+        self._forced = False
+        self.encodings: tuple[int, ...] = ()
+        self._encoding = Encoding.RAW
+        self._copy_rect = False
+
+    @property
+    def columns(self) -> int:
+        return int(self._damage.shape[1])
+
+    @property
+    def rows(self) -> int:
+        return int(self._damage.shape[0])
+
+    def set_encodings(self, encodings: Sequence[int]) -> None:
+        """Remember the viewer's SetEncodings, in its order of preference."""
+        self.encodings = tuple(encodings)
+        self._encoding = choose_encoding(self.encodings)
+        self._copy_rect = Encoding.COPY_RECT in self.encodings
+        if not self._copy_rect:
+            self._drop_scroll()
+
+    def resize(self, columns: int, rows: int) -> None:
+        """The framebuffer changed size: everything is new."""
+        self._damage = np.ones((rows, columns), dtype=bool)
+        self._scroll = None
+
+    # -- damage in ---------------------------------------------------------------------------
+
+    def damage_cells(self, rect: CellRect) -> None:
+        """Cells in `rect` changed since the viewer last saw them."""
+        self._damage[rect.y : rect.y + rect.height, rect.x : rect.x + rect.width] = True
+
+    def damage_all(self) -> None:
+        self._damage[:, :] = True
+        self._scroll = None
+
+    def scroll(self, scroll: CellScroll) -> None:
+        """The region scrolled up: move pending damage with the content and expose the bottom."""
+        top, bottom, count = scroll.top, scroll.bottom, scroll.count
+        if count <= 0 or bottom - top <= 0:
+            return
+        if count >= bottom - top:
+            self._damage[top:bottom, :] = True
+            return
+        damage = self._damage
+        damage[top : bottom - count, :] = damage[top + count : bottom, :]
+        damage[bottom - count : bottom, :] = True
+        pending = self._scroll
+        if not self._copy_rect:
+            self._damage[top : bottom - count, :] = True
+            return
+        if pending is None:
+            self._scroll = scroll
+        elif (pending.top, pending.bottom) == (top, bottom) and pending.count + count < bottom - top:
+            self._scroll = CellScroll(top, bottom, pending.count + count)
+        else:
+            # Two different moves cannot be sent as one CopyRect: redraw both regions instead.
+            self._drop_scroll()
+            self._damage[top:bottom, :] = True
+
+    def _drop_scroll(self) -> None:
+        if self._scroll is not None:
+            self._damage[self._scroll.top : self._scroll.bottom, :] = True
+            self._scroll = None
+
+    # -- requests ----------------------------------------------------------------------------
+
+    def request(self, incremental: bool, x: int, y: int, width: int, height: int) -> None:
+        """A FramebufferUpdateRequest arrived (pixel coordinates, clipped to the screen)."""
+        cw, ch = self.cell_width, self.cell_height
+        x0 = max(0, min(self.columns, x // cw))
+        y0 = max(0, min(self.rows, y // ch))
+        x1 = max(x0, min(self.columns, -(-(x + width) // cw)))
+        y1 = max(y0, min(self.rows, -(-(y + height) // ch)))
+        area = CellRect(x0, y0, x1 - x0, y1 - y0)
+        if not incremental:
+            self.damage_cells(area)
+            self._forced = True
+        self._requested = area if self._requested is None else _union(self._requested, area)
+
+    @property
+    def has_request(self) -> bool:
+        return self._requested is not None
+
+    def has_pending(self) -> bool:
+        """Whether an update is due now (a request is outstanding and there is something to send)."""
+        if self._requested is None:
+            return False
+        if self._forced or self._scroll is not None:
+            return True
+        area = self._requested
+        return bool(self._damage[area.y : area.y + area.height, area.x : area.x + area.width].any())
+
+    def take_update(
+        self,
+        pixels: Pixels,
+        pixel_format: PixelFormat,
+        encode: Callable[[Pixels, PixelFormat], bytes] | None = None,
+    ) -> list[Rectangle] | None:
+        """The rectangles answering the outstanding request, or None when nothing is due yet."""
+        if not self.has_pending():
+            return None
+        assert self._requested is not None
+        area = self._requested
+        self._requested = None
+        self._forced = False
+        encoder = encode or ENCODERS[self._encoding]
+        rects: list[Rectangle] = []
+        cw, ch = self.cell_width, self.cell_height
+        if self._scroll is not None:
+            s = self._scroll
+            self._scroll = None
+            rects.append(
+                Rectangle(
+                    0,
+                    s.top * ch,
+                    self.columns * cw,
+                    (s.bottom - s.top - s.count) * ch,
+                    Encoding.COPY_RECT,
+                    copy_rect(0, (s.top + s.count) * ch),
+                )
+            )
+        window = self._damage[area.y : area.y + area.height, area.x : area.x + area.width]
+        for cell in damage_rectangles(window):
+            px = (cell.x + area.x) * cw
+            py = (cell.y + area.y) * ch
+            w, h = cell.width * cw, cell.height * ch
+            region = pixels[py : py + h, px : px + w]
+            rects.append(Rectangle(px, py, w, h, self._encoding, encoder(region, pixel_format)))
+        window[:, :] = False
+        return rects
+
+
+def _union(a: CellRect, b: CellRect) -> CellRect:
+    x0, y0 = min(a.x, b.x), min(a.y, b.y)
+    x1 = max(a.x + a.width, b.x + b.width)
+    y1 = max(a.y + a.height, b.y + b.height)
+    return CellRect(x0, y0, x1 - x0, y1 - y0)
+
+
+def damage_rectangles(mask: npt.NDArray[np.bool_]) -> list[CellRect]:
+    """Cover the true cells of `mask` with few rectangles: one column span per row, rows with the
+    same span merged."""
+    rects: list[CellRect] = []
+    rows = np.flatnonzero(mask.any(axis=1))
+    run: tuple[int, int, int, int] | None = None  # first row, last row, x0, x1
+    for r in rows.tolist():
+        cols = np.flatnonzero(mask[r])
+        x0, x1 = int(cols[0]), int(cols[-1]) + 1
+        if run is not None and run[1] == r - 1 and run[2] == x0 and run[3] == x1:
+            run = (run[0], r, x0, x1)
+            continue
+        if run is not None:
+            rects.append(CellRect(run[2], run[0], run[3] - run[2], run[1] - run[0] + 1))
+        run = (r, r, x0, x1)
+    if run is not None:
+        rects.append(CellRect(run[2], run[0], run[3] - run[2], run[1] - run[0] + 1))
+    return rects
