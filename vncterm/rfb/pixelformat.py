@@ -61,11 +61,29 @@ class PixelFormat:
         """Parse the 16-byte wire form; any non-zero flag byte means true (padding is ignored)."""
         if len(data) != _PIXEL_FORMAT.size:
             raise ValueError(f"a pixel format is {_PIXEL_FORMAT.size} bytes, not {len(data)}")
-        (bpp, depth, big_endian, true_colour, red_max, green_max, blue_max,
-         red_shift, green_shift, blue_shift) = _PIXEL_FORMAT.unpack(data)
+        (
+            bpp,
+            depth,
+            big_endian,
+            true_colour,
+            red_max,
+            green_max,
+            blue_max,
+            red_shift,
+            green_shift,
+            blue_shift,
+        ) = _PIXEL_FORMAT.unpack(data)
         return cls(
-            bpp, depth, big_endian != 0, true_colour != 0,
-            red_max, green_max, blue_max, red_shift, green_shift, blue_shift,
+            bpp,
+            depth,
+            big_endian != 0,
+            true_colour != 0,
+            red_max,
+            green_max,
+            blue_max,
+            red_shift,
+            green_shift,
+            blue_shift,
         )
 
     def validate(self) -> None:
@@ -102,10 +120,22 @@ NATIVE = PixelFormat(32, 24, False, True, 255, 255, 255, 16, 8, 0)
 
 def _xterm_palette() -> tuple[tuple[int, int, int], ...]:
     ansi = (
-        (0, 0, 0), (205, 0, 0), (0, 205, 0), (205, 205, 0),
-        (0, 0, 238), (205, 0, 205), (0, 205, 205), (229, 229, 229),
-        (127, 127, 127), (255, 0, 0), (0, 255, 0), (255, 255, 0),
-        (92, 92, 255), (255, 0, 255), (0, 255, 255), (255, 255, 255),
+        (0, 0, 0),
+        (205, 0, 0),
+        (0, 205, 0),
+        (205, 205, 0),
+        (0, 0, 238),
+        (205, 0, 205),
+        (0, 205, 205),
+        (229, 229, 229),
+        (127, 127, 127),
+        (255, 0, 0),
+        (0, 255, 0),
+        (255, 255, 0),
+        (92, 92, 255),
+        (255, 0, 255),
+        (0, 255, 255),
+        (255, 255, 255),
     )
     levels = (0, 95, 135, 175, 215, 255)
     cube = tuple((r, g, b) for r in levels for g in levels for b in levels)
@@ -223,7 +253,7 @@ def to_pixel_values(rgb: NDArray[np.uint8], pf: PixelFormat) -> PixelValues:
     return values
 
 
-def pack_pixel_values(values: PixelValues, pf: PixelFormat) -> bytes:
+def pack_pixel_values(values: NDArray[np.integer[Any]], pf: PixelFormat) -> bytes:
     """Serialise pixel values in row order, each in ``pf``'s size and byte order."""
     dtype = np.dtype(_value_dtype(pf)).newbyteorder(">" if pf.big_endian else "<")
     return values.astype(dtype, copy=False).tobytes()

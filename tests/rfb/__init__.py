@@ -1,0 +1,1 @@
+"""Tests of the sans-I/O RFB server package, vncterm.rfb."""
