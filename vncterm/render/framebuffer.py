@@ -1,0 +1,259 @@
+"""The framebuffer: a terminal's screen drawn as RGB pixels, redrawn only where it changed.
+
+`Renderer.render()` consumes the terminal's `Damage`: it moves the scrolled pixel rows (the
+viewer will do the same with CopyRect), redraws only cells that differ from what it drew
+before, overlays the cursor, and returns the `RenderDamage` in pixels. Cells are
+``CELL_WIDTH`` x ``CELL_HEIGHT`` pixels; glyphs are GNU Unifont (`vncterm.render.font`).
+"""
+
+from __future__ import annotations
+
+import io
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from vncterm.render import palette
+from vncterm.render.font import CELL_HEIGHT, CELL_WIDTH, text_glyph
+from vncterm.terminal.emulator import Char, Terminal
+
+__all__ = [
+    "CELL_HEIGHT",
+    "CELL_WIDTH",
+    "MAX_CACHED_TILES",
+    "RenderDamage",
+    "Renderer",
+    "snapshot_png",
+]
+
+#: Most glyph tiles kept ready (about 1.5 MiB of narrow tiles).
+MAX_CACHED_TILES = 4096
+
+Pixels = npt.NDArray[np.uint8]
+Rect = tuple[int, int, int, int]
+
+#: Marks a remembered cell as unknown so that it is drawn again.
+_UNKNOWN = Char("\x00unknown")
+
+
+@dataclass(frozen=True, slots=True)
+class RenderDamage:
+    """What `Renderer.render()` changed in `Renderer.pixels`, in pixels.
+
+    Apply ``scroll`` first: rows ``top + dy .. bottom - 1`` move up to ``top .. bottom - dy - 1``
+    over the full width (CopyRect). Then every ``(x, y, w, h)`` in ``rects`` is new content.
+    """
+
+    #: ``(top, bottom, dy)``: ``top`` inclusive, ``bottom`` exclusive, content moved up ``dy``.
+    scroll: tuple[int, int, int] | None = None
+    rects: list[Rect] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return self.scroll is not None or bool(self.rects)
+
+
+class _TileCache:
+    """Ready RGB tiles keyed by (cell, width), least recently used dropped first."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.tiles: OrderedDict[tuple[Char, int], Pixels] = OrderedDict()
+
+    def get(self, cell: Char, width: int) -> Pixels:
+        key = (cell, width)
+        tiles = self.tiles
+        tile = tiles.get(key)
+        if tile is not None:
+            tiles.move_to_end(key)
+            return tile
+        tile = _make_tile(cell, width)
+        tiles[key] = tile
+        if len(tiles) > self.limit:
+            tiles.popitem(last=False)
+        return tile
+
+
+def _make_tile(cell: Char, width: int) -> Pixels:
+    foreground, background = palette.resolve_pair(
+        cell.fg, cell.bg, bold=cell.bold, reverse=cell.reverse
+    )
+    ink = text_glyph(cell.data, width) if cell.data.strip() else None
+    tile = np.empty((CELL_HEIGHT, width, 3), dtype=np.uint8)
+    tile[:] = background
+    if ink is not None:
+        tile[ink] = foreground
+    if cell.underscore:
+        tile[CELL_HEIGHT - 1, :] = foreground
+    if cell.strikethrough:
+        tile[CELL_HEIGHT // 2, :] = foreground
+    tile.flags.writeable = False
+    return tile
+
+
+_shared_tiles = _TileCache(MAX_CACHED_TILES)
+
+
+class Renderer:
+    """Draws a `Terminal` into ``pixels``, a ``uint8[rows * 16, cols * 8, 3]`` RGB array."""
+
+    def __init__(self, terminal: Terminal, *, cursor_style: str = "block") -> None:
+        if cursor_style not in ("block", "underline"):
+            raise ValueError(f"unknown cursor style {cursor_style!r}")
+        self.terminal = terminal
+        self.cursor_style = cursor_style
+        self._tiles = _shared_tiles
+        self._allocate()
+
+    def _allocate(self) -> None:
+        cols, rows = self.terminal.cols, self.terminal.rows
+        self.cols, self.rows = cols, rows
+        self.pixels: Pixels = np.zeros((rows * CELL_HEIGHT, cols * CELL_WIDTH, 3), np.uint8)
+        self.pixels[:] = palette.DEFAULT_BG
+        self._drawn: list[list[Char]] = [[_UNKNOWN] * cols for _ in range(rows)]
+        self._cursor_drawn: tuple[int, int] | None = None
+        self._everything = True
+
+    @property
+    def width(self) -> int:
+        return self.cols * CELL_WIDTH
+
+    @property
+    def height(self) -> int:
+        return self.rows * CELL_HEIGHT
+
+    def resize(self) -> None:
+        """Recreate the pixels at the terminal's current size; the next render draws it all."""
+        self._allocate()
+
+    def invalidate(self) -> None:
+        """Forget what was drawn so that the next `render()` redraws every cell."""
+        self._drawn = [[_UNKNOWN] * self.cols for _ in range(self.rows)]
+        self._everything = True
+
+    def render(self) -> RenderDamage:
+        """Bring ``pixels`` up to date with the terminal; returns what changed."""
+        terminal = self.terminal
+        damage = terminal.take_damage()
+        if (terminal.cols, terminal.rows) != (self.cols, self.rows):
+            self._allocate()
+        if self._everything:
+            self._everything = False
+            damage_rows: set[int] = set(range(self.rows))
+            scroll = None
+        else:
+            damage_rows = set(damage.rows)
+            scroll = damage.scroll
+        pixel_scroll = None
+        if scroll is not None:
+            pixel_scroll, stale_rows = self._scroll(*scroll)
+            damage_rows.update(stale_rows)
+
+        cursor_drawn = self._cursor_drawn
+        cursor = terminal.cursor if terminal.cursor_visible else None
+        if cursor_drawn is not None and cursor_drawn != cursor:
+            x, y = cursor_drawn
+            self._drawn[y][x] = _UNKNOWN
+            damage_rows.add(y)
+        if cursor is not None:
+            damage_rows.add(cursor[1])
+
+        rects: list[Rect] = []
+        for y in sorted(damage_rows):
+            span = self._draw_row(y, cursor[0] if cursor is not None and cursor[1] == y else None)
+            if span is not None:
+                x0, x1 = span
+                width = (x1 - x0) * CELL_WIDTH
+                rects.append((x0 * CELL_WIDTH, y * CELL_HEIGHT, width, CELL_HEIGHT))
+        self._cursor_drawn = cursor
+        return RenderDamage(pixel_scroll, _merge_rows(rects))
+
+    def _scroll(
+        self, top: int, bottom: int, count: int
+    ) -> tuple[tuple[int, int, int], list[int]]:
+        start, end, dy = top * CELL_HEIGHT, (bottom + 1) * CELL_HEIGHT, count * CELL_HEIGHT
+        self.pixels[start : end - dy] = self.pixels[start + dy : end]
+        drawn = self._drawn
+        # The copy leaves the last ``count`` rows of the region as they were (for the viewer
+        # too), so what is known about them stays true.
+        tail = [list(row) for row in drawn[bottom + 1 - count : bottom + 1]]
+        drawn[top : bottom + 1 - count] = drawn[top + count : bottom + 1]
+        drawn[bottom + 1 - count : bottom + 1] = tail
+        stale_rows = []
+        if self._cursor_drawn is not None:
+            x, y = self._cursor_drawn
+            if top <= y <= bottom:
+                # The cursor's pixels moved with the rows: that cell is stale where it landed.
+                if y - count >= top:
+                    stale_rows.append(y - count)
+                    drawn[y - count][x] = _UNKNOWN
+                if y > bottom - count:
+                    stale_rows.append(y)
+                    drawn[y][x] = _UNKNOWN
+                self._cursor_drawn = None
+        return (start, end, dy), stale_rows
+
+    def _cursor_cell(self, cell: Char) -> Char:
+        if self.cursor_style == "block":
+            return cell._replace(reverse=not cell.reverse)
+        return cell._replace(underscore=True)
+
+    def _draw_row(self, y: int, cursor_x: int | None) -> tuple[int, int] | None:
+        """Draw the changed cells of row ``y``; returns the changed column span [x0, x1)."""
+        cells = self.terminal.row(y)
+        if cursor_x is not None:
+            cells[cursor_x] = self._cursor_cell(cells[cursor_x])
+        drawn = self._drawn[y]
+        cols = self.cols
+        changed = [x for x in range(cols) if cells[x] != drawn[x]]
+        if not changed:
+            return None
+        x0, x1 = changed[0], changed[-1] + 1
+        # A wide character covers its own cell and the stub after it: redraw them together
+        # (and a stub left behind when the wide character was overwritten, which still shows
+        # the right half of the old glyph).
+        if x0 > 0 and cells[x0].data == "" and cells[x0 - 1].data != "":
+            x0 -= 1
+        if x1 < cols and cells[x1].data == "" and x1 > 0 and cells[x1 - 1].data != "":
+            x1 += 1
+        tiles = self._tiles
+        row_tiles = []
+        x = x0
+        while x < x1:
+            cell = cells[x]
+            if x + 1 < cols and cells[x + 1].data == "" and cell.data != "":
+                row_tiles.append(tiles.get(cell, 2 * CELL_WIDTH))
+                drawn[x] = cell
+                drawn[x + 1] = cells[x + 1]
+                x += 2
+            else:
+                row_tiles.append(tiles.get(cell, CELL_WIDTH))
+                drawn[x] = cell
+                x += 1
+        top = y * CELL_HEIGHT
+        strip = row_tiles[0] if len(row_tiles) == 1 else np.concatenate(row_tiles, axis=1)
+        self.pixels[top : top + CELL_HEIGHT, x0 * CELL_WIDTH : x * CELL_WIDTH] = strip
+        return x0, x
+
+
+def _merge_rows(rects: list[Rect]) -> list[Rect]:
+    """Join vertically adjacent rectangles with the same horizontal span."""
+    merged: list[Rect] = []
+    for rect in rects:
+        if merged:
+            x, y, w, h = merged[-1]
+            if x == rect[0] and w == rect[2] and y + h == rect[1]:
+                merged[-1] = (x, y, w, h + rect[3])
+                continue
+        merged.append(rect)
+    return merged
+
+
+def snapshot_png(renderer: Renderer) -> bytes:
+    """The renderer's current pixels as a PNG image."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(renderer.pixels, "RGB").save(buffer, format="PNG")
+    return buffer.getvalue()

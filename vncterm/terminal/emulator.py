@@ -1,0 +1,813 @@
+"""The terminal model: pyte wrapped so that any bytes are safe, with damage, scroll and replies.
+
+`Terminal` feeds console output (UTF-8 bytes) through a pyte `ByteStream` into a `Screen`
+subclass that adds what a VNC console needs and pyte 0.8.2 lacks:
+
+* `feed()` never raises: a sequence whose handler (or the parser itself) fails is dropped and
+  parsing resumes at the next byte;
+* damage since the last `take_damage()`: the rows whose cells changed, plus at most one pending
+  upward scroll of a scroll region that a viewer can send as CopyRect;
+* replies to DSR/DA queries (ECMA-48 8.3.35, 8.3.24; xterm ctlseqs) collected for the console;
+* xterm behaviour that TERM=xterm-256color promises: back-colour erase, the alternate screen
+  (modes 47/1047/1049), DEC line drawing with ``ESC ( 0`` in UTF-8, SU/SD, REP, CBT/CHT,
+  SCOSC/SCORC, DECSTR, DECKPAM/DECKPNM, DCS/APC/PM/SOS strings swallowed, ``:`` SGR sub-parameters.
+
+Cells are pyte `Char` values: ``Char(data, fg, bg, bold, italics, underscore, strikethrough,
+reverse, blink)``. ``data`` is one character (possibly followed by combining marks), ``""`` for
+the right half of a wide character. ``fg``/``bg`` are ``"default"``, one of the 16 names
+(``"red"``, ``"brightred"``, ... as in `pyte.graphics`) or six lowercase hex digits.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+import unicodedata
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+import pyte
+from pyte import charsets, graphics, modes
+from pyte.screens import Char, StaticDefaultDict
+
+__all__ = [
+    "ANSWERBACK_PRIMARY_DA",
+    "ANSWERBACK_SECONDARY_DA",
+    "MAX_PENDING_REPLY_BYTES",
+    "TERM_NAME",
+    "Char",
+    "Damage",
+    "Terminal",
+]
+
+#: The TERM value to give programs run on this terminal: the emulator implements the subset of
+#: xterm that the xterm-256color terminfo entry uses (colours, bce, alternate screen, REP, ...).
+TERM_NAME = "xterm-256color"
+
+#: Reply to primary DA (``CSI c``): a VT220 with ANSI colour.
+ANSWERBACK_PRIMARY_DA = b"\x1b[?62;22c"
+
+#: Reply to secondary DA (``CSI > c``): terminal type 1 (VT220), firmware 10, no ROM cartridge.
+ANSWERBACK_SECONDARY_DA = b"\x1b[>1;10;0c"
+
+#: Most reply bytes kept for the console when nobody takes them; older replies are dropped.
+MAX_PENDING_REPLY_BYTES = 64 * 1024
+
+#: Most repetitions one REP (``CSI n b``) may draw.
+_MAX_REPEAT = 65536
+
+#: pyte's private mode numbers are shifted left by 5.
+_PRIVATE = 5
+DECCKM = 1 << _PRIVATE
+DECCOLM = modes.DECCOLM
+DECTCEM = modes.DECTCEM
+DECSCNM = modes.DECSCNM
+_ALT_SCREEN_47 = 47 << _PRIVATE
+_ALT_SCREEN_1047 = 1047 << _PRIVATE
+_ALT_SCREEN_1049 = 1049 << _PRIVATE
+_ALT_SCREEN_MODES = frozenset({_ALT_SCREEN_47, _ALT_SCREEN_1047, _ALT_SCREEN_1049})
+
+_ESC = "\x1b"
+_CSI_C1 = "\x9b"
+_OSC_C1 = "\x9d"
+#: C0/C1 controls that reach draw(): terminals ignore them, pyte would stop drawing the run.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f]")
+#: Intermediate bytes (ECMA-48 5.4) pyte's parser would take for final bytes.
+_INTERMEDIATES = frozenset(" !\"#%&'()*+,-./")
+#: Characters after ESC that open a control string we do not interpret (DCS, SOS, PM, APC).
+_STRING_OPENERS = frozenset("PX^_")
+#: Characters _send_to_parser looks at before the parser; anything else goes straight through.
+_WATCHED = frozenset(
+    {_ESC, _CSI_C1, _OSC_C1, "[", "]", ";", ":", "<", "=", ">", "?", "\\"}
+    | _STRING_OPENERS
+    | _INTERMEDIATES
+)
+
+_BASE_COLOURS = ("black", "red", "green", "brown", "blue", "magenta", "cyan", "white")
+
+
+def _clamp_byte(value: int) -> int:
+    return 255 if value > 255 else value
+
+
+@dataclass(frozen=True, slots=True)
+class Damage:
+    """What changed on the screen since the previous `Terminal.take_damage()`.
+
+    Apply it to the previous image in order: first move rows ``top + count .. bottom`` of the
+    scroll region up to ``top .. bottom - count`` (if ``scroll`` is set), then redraw every row
+    in ``rows`` from the current screen. Rows not in ``rows`` are then exactly right.
+    """
+
+    rows: frozenset[int]
+    #: ``(top, bottom, count)``: region rows ``top..bottom`` (inclusive) scrolled up ``count``.
+    scroll: tuple[int, int, int] | None = None
+
+
+class _Screen(pyte.Screen):
+    """pyte's Screen with damage tracking, replies and the xterm features pyte lacks."""
+
+    def __init__(self, columns: int, lines: int) -> None:
+        self.replies = bytearray()
+        self.bells = 0
+        self.application_keypad = False
+        self.pending_scroll: tuple[int, int, int] | None = None
+        self.main_buffer: dict[int, StaticDefaultDict[int, Char]] | None = None
+        self.last_char = " "
+        # What _Stream saw of the CSI being parsed: private marker, intermediates and which
+        # parameter separators were colons (sub-parameters, ITU T.416 / xterm SGR 38:2::r:g:b).
+        self.csi_marker = ""
+        self.csi_intermediates = ""
+        self.csi_separators = 0
+        self.csi_colons: list[int] = []
+        super().__init__(columns, lines)
+
+    # -- damage ---------------------------------------------------------------------------
+
+    def _scroll_up(self, top: int, bottom: int, count: int) -> None:
+        """Move region rows up by ``count`` (new blank rows at the bottom) and record damage."""
+        count = min(count, bottom - top + 1)
+        buffer = self.buffer
+        for y in range(top, bottom + 1):
+            source = y + count
+            line = buffer.pop(source, None) if source <= bottom else None
+            if line is None:
+                buffer.pop(y, None)
+            else:
+                buffer[y] = line
+        dirty = self.dirty
+        if len(dirty) >= self.lines and self.pending_scroll is None:
+            return  # Everything is redrawn anyway; a scroll would only add work.
+        pending = self.pending_scroll
+        total = count
+        if pending is not None:
+            if pending[0] == top and pending[1] == bottom:
+                total += pending[2]
+            else:
+                # Only one scroll can be pending: the older one's region is redrawn instead.
+                dirty.update(range(pending[0], pending[1] + 1))
+        if total > bottom - top:
+            dirty.update(range(top, bottom + 1))
+            self.pending_scroll = None
+            return
+        moved = {
+            y - count if top <= y <= bottom else y
+            for y in dirty
+            if not top <= y < top + count
+        }
+        moved.update(range(bottom - count + 1, bottom + 1))
+        dirty.clear()
+        dirty.update(moved)
+        self.pending_scroll = (top, bottom, total)
+
+    def _scroll_down(self, top: int, bottom: int, count: int) -> None:
+        """Move region rows down by ``count`` (new blank rows at the top); region is damaged."""
+        count = min(count, bottom - top + 1)
+        buffer = self.buffer
+        for y in range(bottom, top - 1, -1):
+            source = y - count
+            line = buffer.pop(source, None) if source >= top else None
+            if line is None:
+                buffer.pop(y, None)
+            else:
+                buffer[y] = line
+        self.dirty.update(range(top, bottom + 1))
+
+    def _region(self) -> tuple[int, int]:
+        margins = self.margins
+        if margins is None:
+            return 0, self.lines - 1
+        return margins.top, margins.bottom
+
+    def index(self) -> None:
+        top, bottom = self._region()
+        y = self.cursor.y
+        if y == bottom:
+            self._scroll_up(top, bottom, 1)
+        elif y > bottom:
+            # Below the scroll region the cursor moves down to the last line, not into it.
+            self.cursor.y = min(y + 1, self.lines - 1)
+        else:
+            self.cursor.y = y + 1
+
+    def reverse_index(self) -> None:
+        top, bottom = self._region()
+        y = self.cursor.y
+        if y == top:
+            self._scroll_down(top, bottom, 1)
+        elif y > 0:
+            self.cursor.y = y - 1
+
+    def scroll_up(self, count: int | None = None, *_: Any, **__: Any) -> None:
+        """SU (``CSI n S``)."""
+        top, bottom = self._region()
+        self._scroll_up(top, bottom, count or 1)
+
+    def scroll_down(self, count: int | None = None, *_: Any, **__: Any) -> None:
+        """SD (``CSI n T``)."""
+        top, bottom = self._region()
+        self._scroll_down(top, bottom, count or 1)
+
+    def delete_lines(self, count: int | None = None) -> None:
+        top, bottom = self._region()
+        y = self.cursor.y
+        if top <= y <= bottom:
+            self._scroll_up(y, bottom, count or 1)
+            self.cursor.x = 0
+
+    def insert_lines(self, count: int | None = None) -> None:
+        top, bottom = self._region()
+        y = self.cursor.y
+        if top <= y <= bottom:
+            self._scroll_down(y, bottom, count or 1)
+            self.cursor.x = 0
+
+    def draw(self, data: str) -> None:
+        if not data.isprintable():
+            data = _UNPRINTABLE.sub("", data)
+            if not data:
+                return
+        cursor = self.cursor
+        first = data[0]
+        if cursor.x == 0 and first >= "\u0300" and cursor.y and unicodedata.combining(first):
+            # pyte joins the mark to the last cell of the previous row without marking it.
+            self.dirty.add(cursor.y - 1)
+        super().draw(data)
+        self.last_char = data[-1]
+
+    def repeat_character(self, count: int | None = None, *_: Any, **__: Any) -> None:
+        """REP (``CSI n b``): draw the last graphic character again ``n`` times."""
+        self.draw(self.last_char * min(count or 1, _MAX_REPEAT))
+
+    # -- erasing with the background colour (xterm "bce") ----------------------------------
+
+    def _blank(self) -> Char:
+        attrs = self.cursor.attrs
+        return Char(" ", attrs.fg, attrs.bg, reverse=DECSCNM in self.mode)
+
+    def _blank_line(self, y: int) -> None:
+        blank = self._blank()
+        if blank == self.default_char:
+            self.buffer.pop(y, None)
+            return
+        line: StaticDefaultDict[int, Char] = StaticDefaultDict(self.default_char)
+        line.update(dict.fromkeys(range(self.columns), blank))
+        self.buffer[y] = line
+
+    def erase_in_line(self, how: int = 0, *_: Any, **__: Any) -> None:
+        x, y = self.cursor.x, self.cursor.y
+        self.dirty.add(y)
+        if how == 2:
+            self._blank_line(y)
+            return
+        if how == 0:
+            span = range(x, self.columns)
+        elif how == 1:
+            span = range(min(x, self.columns - 1) + 1)
+        else:
+            return
+        line = self.buffer[y]
+        blank = self._blank()
+        for column in span:
+            line[column] = blank
+
+    def erase_in_display(self, how: int = 0, *_: Any, **__: Any) -> None:
+        y = self.cursor.y
+        if how == 0:
+            rows = range(y + 1, self.lines)
+        elif how == 1:
+            rows = range(y)
+        elif how == 2:
+            rows = range(self.lines)
+        else:
+            return  # 3 erases the scrollback (xterm); we keep none.
+        self.dirty.update(rows)
+        for row in rows:
+            self._blank_line(row)
+        if how != 2:
+            self.erase_in_line(how)
+
+    def erase_characters(self, count: int | None = None, *_: Any, **__: Any) -> None:
+        x, y = self.cursor.x, self.cursor.y
+        self.dirty.add(y)
+        line = self.buffer[y]
+        blank = self._blank()
+        for column in range(x, min(x + (count or 1), self.columns)):
+            line[column] = blank
+
+    # -- modes -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _screen_modes(shifted: list[int]) -> tuple[list[int], int | None]:
+        alt = None
+        kept = []
+        for mode in shifted:
+            if mode in _ALT_SCREEN_MODES:
+                alt = mode
+            elif mode != DECCOLM:  # xterm ignores 80/132 columns unless allowed; so do we.
+                kept.append(mode)
+        return kept, alt
+
+    def set_mode(self, *modes_: int, **kwargs: Any) -> None:
+        if kwargs.get("private"):
+            kept, alt = self._screen_modes([mode << _PRIVATE for mode in modes_])
+            if alt is not None:
+                self._enter_alternate(alt)
+            super().set_mode(*(mode >> _PRIVATE for mode in kept), private=True)
+        else:
+            super().set_mode(*modes_)
+
+    def reset_mode(self, *modes_: int, **kwargs: Any) -> None:
+        if kwargs.get("private"):
+            kept, alt = self._screen_modes([mode << _PRIVATE for mode in modes_])
+            if alt is not None:
+                self._leave_alternate(alt)
+            super().reset_mode(*(mode >> _PRIVATE for mode in kept), private=True)
+        else:
+            super().reset_mode(*modes_)
+
+    def _new_buffer(self) -> defaultdict[int, StaticDefaultDict[int, Char]]:
+        return defaultdict(lambda: StaticDefaultDict(self.default_char))
+
+    def _enter_alternate(self, mode: int) -> None:
+        if self.main_buffer is not None:
+            return
+        if mode == _ALT_SCREEN_1049:
+            self.save_cursor()
+        self.main_buffer = self.buffer
+        self.buffer = self._new_buffer()
+        self.dirty.update(range(self.lines))
+
+    def _leave_alternate(self, mode: int) -> None:
+        if self.main_buffer is None:
+            return
+        self.buffer = self.main_buffer
+        self.main_buffer = None
+        self.dirty.update(range(self.lines))
+        if mode == _ALT_SCREEN_1049:
+            self.restore_cursor()
+
+    def reset(self) -> None:
+        self.main_buffer = None
+        self.application_keypad = False
+        self.pending_scroll = None
+        super().reset()
+        self.g1_charset = charsets.LAT1_MAP  # xterm's G1 starts as ASCII, not line drawing.
+
+    def soft_reset(self, *_: Any, **__: Any) -> None:
+        """DECSTR (``CSI ! p``): modes, margins and rendition back to defaults; text stays."""
+        if "!" not in self.csi_intermediates:
+            return
+        self.margins = None
+        self.mode.difference_update({modes.IRM, modes.DECOM, DECCKM})
+        self.mode.update({modes.DECAWM, DECTCEM})
+        self.application_keypad = False
+        self.cursor.attrs = self.default_char
+        self.charset = 0
+        self.g0_charset = self.g1_charset = charsets.LAT1_MAP
+        self.savepoints.clear()
+
+    def set_application_keypad(self) -> None:
+        """DECKPAM (``ESC =``)."""
+        self.application_keypad = True
+
+    def reset_application_keypad(self) -> None:
+        """DECKPNM (``ESC >``)."""
+        self.application_keypad = False
+
+    def resize(self, lines: int | None = None, columns: int | None = None) -> None:
+        old_columns = self.columns
+        lines = lines or self.lines
+        if lines < self.lines:
+            # Drop rows from the top only as far as needed to keep the cursor's row (pyte
+            # always drops them from the top), the rest from the bottom.
+            drop = max(0, self.cursor.y - (lines - 1))
+            kept = self._new_buffer()
+            kept.update(
+                (y - drop, line) for y, line in self.buffer.items() if drop <= y < lines + drop
+            )
+            self.buffer = kept
+            self.cursor.y -= drop
+            self.lines = lines
+            self.margins = None
+        super().resize(lines, columns)
+        if self.columns > old_columns:
+            self.tabstops.update(range(old_columns - old_columns % 8 + 8, self.columns, 8))
+        self.tabstops = {stop for stop in self.tabstops if stop < self.columns}
+        self.cursor.x = min(self.cursor.x, self.columns - 1)
+        self.cursor.y = min(self.cursor.y, self.lines - 1)
+        self.pending_scroll = None
+        self.dirty.clear()
+        self.dirty.update(range(self.lines))
+
+    # -- cursor movement pyte lacks --------------------------------------------------------
+
+    def save_cursor_position(self, *_: Any, **__: Any) -> None:
+        """SCOSC (``CSI s``)."""
+        if not self.csi_marker:
+            self.save_cursor()
+
+    def restore_cursor_position(self, *_: Any, **__: Any) -> None:
+        """SCORC (``CSI u``)."""
+        if not self.csi_marker:
+            self.restore_cursor()
+
+    def tab_forward(self, count: int | None = None, *_: Any, **__: Any) -> None:
+        """CHT (``CSI n I``)."""
+        for _step in range(min(count or 1, self.columns)):
+            self.tab()
+
+    def tab_backward(self, count: int | None = None, *_: Any, **__: Any) -> None:
+        """CBT (``CSI n Z``)."""
+        for _step in range(min(count or 1, self.columns)):
+            x = min(self.cursor.x, self.columns - 1)
+            self.cursor.x = max((stop for stop in self.tabstops if stop < x), default=0)
+
+    # -- rendition -------------------------------------------------------------------------
+
+    def _colour_groups(self, attrs: tuple[int, ...]) -> list[list[int]]:
+        colons = set(self.csi_colons)
+        groups: list[list[int]] = []
+        for index, value in enumerate(attrs):
+            if index and (index - 1) in colons:
+                groups[-1].append(value)
+            else:
+                groups.append([value])
+        return groups
+
+    def select_graphic_rendition(self, *attrs: int, **kwargs: Any) -> None:
+        if kwargs.get("private") or self.csi_marker:
+            return  # e.g. xterm's CSI > Ps m (modifyOtherKeys): not an SGR.
+        if not attrs or attrs == (0,):
+            self.cursor.attrs = self.default_char
+            return
+        replace: dict[str, Any] = {}
+        if self.csi_colons:
+            groups = self._colour_groups(attrs)
+            flat: list[int] = []
+            for group in groups:
+                if len(group) > 1 and group[0] in (38, 48, 58):
+                    # Sub-parameters: 38:5:n, 38:2:r:g:b or 38:2:colourspace:r:g:b.
+                    if group[1] == 2 and len(group) >= 6:
+                        group = [group[0], 2, *group[-3:]]
+                    flat.extend(group if len(group) > 2 else [group[0], 0])
+                else:
+                    flat.append(group[0])  # 4:3 (curly underline) etc. count as the main code
+            attrs = tuple(flat)
+        default = self.default_char
+        pending = list(attrs)
+        pending.reverse()
+        while pending:
+            attr = pending.pop()
+            if attr == 0:
+                replace.update(default._asdict())
+                del replace["data"]
+            elif attr == 1:
+                replace["bold"] = True
+            elif attr == 3:
+                replace["italics"] = True
+            elif attr == 4 or attr == 21:
+                replace["underscore"] = True
+            elif attr == 5 or attr == 6:
+                replace["blink"] = True
+            elif attr == 7:
+                replace["reverse"] = True
+            elif attr == 9:
+                replace["strikethrough"] = True
+            elif attr == 22:
+                replace["bold"] = False
+            elif attr == 23:
+                replace["italics"] = False
+            elif attr == 24:
+                replace["underscore"] = False
+            elif attr == 25:
+                replace["blink"] = False
+            elif attr == 27:
+                replace["reverse"] = False
+            elif attr == 29:
+                replace["strikethrough"] = False
+            elif 30 <= attr <= 37:
+                replace["fg"] = _BASE_COLOURS[attr - 30]
+            elif attr == 39:
+                replace["fg"] = "default"
+            elif 40 <= attr <= 47:
+                replace["bg"] = _BASE_COLOURS[attr - 40]
+            elif attr == 49:
+                replace["bg"] = "default"
+            elif 90 <= attr <= 97:
+                replace["fg"] = "bright" + _BASE_COLOURS[attr - 90]
+            elif 100 <= attr <= 107:
+                replace["bg"] = "bright" + _BASE_COLOURS[attr - 100]
+            elif attr in (38, 48, 58):
+                colour = self._extended_colour(pending)
+                if colour is not None and attr != 58:  # 58: underline colour, not drawn.
+                    replace["fg" if attr == 38 else "bg"] = colour
+        self.cursor.attrs = self.cursor.attrs._replace(**replace)
+
+    @staticmethod
+    def _extended_colour(pending: list[int]) -> str | None:
+        """Consume ``5;n`` or ``2;r;g;b`` from the (reversed) parameter list."""
+        if not pending:
+            return None
+        kind = pending.pop()
+        if kind == 5:
+            if not pending:
+                return None
+            index = pending.pop()
+            if index < 8:
+                return _BASE_COLOURS[index]
+            if index < 16:
+                return "bright" + _BASE_COLOURS[index - 8]
+            if index < 256:
+                return graphics.FG_BG_256[index]
+            return None
+        if kind == 2:
+            if len(pending) < 3:
+                pending.clear()
+                return None
+            red, green, blue = pending.pop(), pending.pop(), pending.pop()
+            return f"{_clamp_byte(red):02x}{_clamp_byte(green):02x}{_clamp_byte(blue):02x}"
+        return None
+
+    # -- replies, bell, title --------------------------------------------------------------
+
+    def write_process_input(self, data: str) -> None:
+        self.replies += data.encode("utf-8")
+        excess = len(self.replies) - MAX_PENDING_REPLY_BYTES
+        if excess > 0:
+            del self.replies[:excess]
+
+    def report_device_attributes(self, mode: int = 0, *_: Any, **kwargs: Any) -> None:
+        if mode != 0 or kwargs.get("private"):
+            return
+        marker = self.csi_marker
+        if marker == ">":
+            self.write_process_input(ANSWERBACK_SECONDARY_DA.decode("ascii"))
+        elif marker == "":
+            self.write_process_input(ANSWERBACK_PRIMARY_DA.decode("ascii"))
+
+    def report_device_status(self, mode: int = 0, *_: Any, **kwargs: Any) -> None:
+        private = bool(kwargs.get("private"))
+        if self.csi_marker not in ("", "?"):
+            return
+        if mode == 5 and not private:
+            self.write_process_input("\x1b[0n")
+        elif mode == 6:
+            x = min(self.cursor.x, self.columns - 1) + 1
+            y = self.cursor.y + 1
+            if modes.DECOM in self.mode and self.margins is not None:
+                y -= self.margins.top
+            self.write_process_input(f"\x1b[{'?' if private else ''}{y};{x}R")
+
+    def bell(self, *_: Any) -> None:
+        self.bells += 1
+
+    def debug(self, *_: Any, **__: Any) -> None:
+        """Unrecognised sequences are ignored."""
+
+
+class _Stream(pyte.ByteStream):
+    """pyte's ByteStream that never raises and tells the screen what pyte's parser drops.
+
+    pyte's ``use_utf8`` is kept False so that the parser honours G0/G1 designation and
+    SI/SO (xterm does in UTF-8 too); decoding uses our own ``decode_utf8`` flag instead.
+    """
+
+    escape = {**pyte.Stream.escape, "=": "set_application_keypad", ">": "reset_application_keypad"}
+    csi = {
+        **pyte.Stream.csi,
+        "S": "scroll_up",
+        "T": "scroll_down",
+        "`": "cursor_to_column",
+        "b": "repeat_character",
+        "p": "soft_reset",
+        "s": "save_cursor_position",
+        "u": "restore_cursor_position",
+        "I": "tab_forward",
+        "Z": "tab_backward",
+    }
+
+    def __init__(self, screen: _Screen) -> None:
+        self.screen = screen
+        self.decode_utf8 = True
+        self._after_escape = False
+        self._in_csi = False
+        self._in_string = False
+        super().__init__(screen)
+        self.use_utf8 = False
+        self.utf8_decoder = codecs.getincrementaldecoder("utf-8")("replace")
+
+    def feed(self, data: bytes) -> None:  # type: ignore[override]
+        text = self.utf8_decoder.decode(data) if self.decode_utf8 else data.decode("latin-1")
+        pyte.Stream.feed(self, text)
+
+    def select_other_charset(self, code: str) -> None:
+        if code == "@":
+            self.decode_utf8 = False
+            self.utf8_decoder.reset()
+        elif code in ("G", "8"):
+            self.decode_utf8 = True
+
+    def _send_to_parser(self, char: str) -> bool | None:
+        if char in _WATCHED:
+            if self._in_string:
+                return self._string_char(char)
+            if self._watched(char):
+                return None  # consumed here, invisible to pyte's parser
+            if self._in_csi and char == ":":
+                char = ";"
+        elif self._in_string:
+            return None
+        try:
+            return self._parser.send(char)  # type: ignore[union-attr]
+        except Exception:
+            # A handler or the parser failed (e.g. int() of a non-ASCII digit): drop the
+            # sequence and carry on with the next character.
+            self._initialize_parser()
+            self._in_csi = False
+            return True
+
+    def _watched(self, char: str) -> bool:
+        """Track the sequence being parsed; True when ``char`` must not reach pyte's parser."""
+        screen = self.screen
+        if char == _ESC:
+            self._after_escape = True
+            self._in_csi = False
+            return False
+        if char == _CSI_C1:
+            self._after_escape = False
+            self._start_csi()
+            return False
+        if char == _OSC_C1:
+            self._after_escape = False
+            self._in_csi = False
+            return False
+        if self._after_escape:
+            self._after_escape = False
+            if char == "[":
+                self._start_csi()
+            elif char in _STRING_OPENERS:
+                self._in_string = True
+                self._initialize_parser()
+                return True
+            return False
+        if not self._in_csi:
+            return False
+        if char == ";" or char == ":":
+            if char == ":":
+                screen.csi_colons.append(screen.csi_separators)
+            screen.csi_separators += 1
+            return False
+        if char in "<=>":
+            screen.csi_marker = char
+            return True
+        if char == "?":
+            screen.csi_marker = "?"
+            return False
+        if char in _INTERMEDIATES:
+            screen.csi_intermediates += char
+            return True
+        return False
+
+    def _start_csi(self) -> None:
+        self._in_csi = True
+        screen = self.screen
+        screen.csi_marker = ""
+        screen.csi_intermediates = ""
+        screen.csi_separators = 0
+        if screen.csi_colons:
+            screen.csi_colons = []
+
+    def _string_char(self, char: str) -> bool | None:
+        """Inside DCS/SOS/PM/APC: swallow everything up to ST (``ESC \\``)."""
+        if char == _ESC:
+            self._after_escape = True
+            return None
+        if self._after_escape and char == "\\":
+            self._after_escape = False
+            self._in_string = False
+            return True
+        self._after_escape = False
+        return None
+
+
+class Terminal:
+    """A screen of ``cols`` x ``rows`` cells fed with console output (UTF-8 bytes)."""
+
+    def __init__(self, cols: int = 80, rows: int = 24) -> None:
+        if cols < 1 or rows < 1:
+            raise ValueError(f"terminal size must be positive, not {cols}x{rows}")
+        self._screen = _Screen(cols, rows)
+        self._stream = _Stream(self._screen)
+
+    # -- input -----------------------------------------------------------------------------
+
+    def feed(self, data: bytes) -> None:
+        """Process console output; never raises, whatever the bytes."""
+        try:
+            self._stream.feed(data)
+        except Exception:
+            # Only draw() runs outside the guarded parser; keep the terminal usable.
+            self._stream._initialize_parser()
+
+    def resize(self, cols: int, rows: int) -> None:
+        """Change the screen size; every row becomes damaged."""
+        if cols < 1 or rows < 1:
+            raise ValueError(f"terminal size must be positive, not {cols}x{rows}")
+        self._screen.resize(lines=rows, columns=cols)
+
+    # -- output to the console and viewers -------------------------------------------------
+
+    def take_replies(self) -> bytes:
+        """Bytes the emulator answered to queries (DSR, DA), to write to the console."""
+        replies = bytes(self._screen.replies)
+        self._screen.replies.clear()
+        return replies
+
+    def take_bells(self) -> int:
+        """How many BEL characters (outside OSC strings) arrived since the previous call."""
+        bells = self._screen.bells
+        self._screen.bells = 0
+        return bells
+
+    def take_damage(self) -> Damage:
+        """What changed since the previous call (see `Damage`); resets the record."""
+        screen = self._screen
+        dirty = screen.dirty
+        scroll = screen.pending_scroll
+        if scroll is not None and all(y in dirty for y in range(scroll[0], scroll[1] + 1)):
+            scroll = None
+        lines = screen.lines
+        rows = frozenset(y for y in dirty if 0 <= y < lines)
+        dirty.clear()
+        screen.pending_scroll = None
+        return Damage(rows, scroll)
+
+    # -- state -----------------------------------------------------------------------------
+
+    @property
+    def cols(self) -> int:
+        return int(self._screen.columns)
+
+    @property
+    def rows(self) -> int:
+        return int(self._screen.lines)
+
+    @property
+    def cursor(self) -> tuple[int, int]:
+        """``(x, y)`` of the cell the cursor is on (x is clamped to the last column)."""
+        cursor = self._screen.cursor
+        return min(cursor.x, self._screen.columns - 1), cursor.y
+
+    @property
+    def cursor_visible(self) -> bool:
+        """DECTCEM (``CSI ? 25 h/l``)."""
+        return DECTCEM in self._screen.mode
+
+    @property
+    def application_cursor_keys(self) -> bool:
+        """DECCKM (``CSI ? 1 h/l``): cursor keys send ``ESC O x`` instead of ``ESC [ x``."""
+        return DECCKM in self._screen.mode
+
+    @property
+    def application_keypad(self) -> bool:
+        """DECKPAM/DECKPNM (``ESC =`` / ``ESC >``)."""
+        return bool(self._screen.application_keypad)
+
+    @property
+    def alternate_screen(self) -> bool:
+        """Whether the alternate screen (``CSI ? 1049 h``) is shown."""
+        return self._screen.main_buffer is not None
+
+    @property
+    def title(self) -> str:
+        """The window title set with OSC 0 or OSC 2."""
+        return str(self._screen.title)
+
+    def row(self, y: int) -> list[Char]:
+        """The ``cols`` cells of row ``y`` (see the module docstring for `Char`)."""
+        line = self._screen.buffer.get(y)
+        columns = self._screen.columns
+        if line is None:
+            return [self._screen.default_char] * columns
+        return [line[x] for x in range(columns)]
+
+    @property
+    def lines(self) -> list[list[Char]]:
+        """Every row's cells, top to bottom."""
+        return [self.row(y) for y in range(self._screen.lines)]
+
+    def text(self) -> list[str]:
+        """The screen as one string per row (wide characters once, no trailing-space trim)."""
+        return ["".join(cell.data for cell in self.row(y)) for y in range(self._screen.lines)]
+
+
+def _check_handlers() -> None:
+    """Every name in the stream's tables must exist on the screen (pyte checks it too)."""
+    for table in (_Stream.escape, _Stream.csi):
+        for name in table.values():
+            assert callable(getattr(_Screen, name)), name
+
+
+_check_handlers()
