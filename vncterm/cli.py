@@ -72,8 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Examples: vncterm -- bash | vncterm --pty /dev/pts/3 | "
         "vncterm --unix /run/guest-serial.sock",
     )
-    parser.add_argument("--listen", action="append", metavar="ENDPOINT",
-                        help=f"Twisted endpoint to listen on (repeatable; default {DEFAULT_LISTEN})")
+    parser.add_argument(
+        "--listen", action="append", metavar="ENDPOINT",
+        help=f"Twisted endpoint to listen on (repeatable; default {DEFAULT_LISTEN})",
+    )
     parser.add_argument("--size", type=parse_size, default=(80, 24), metavar="COLSxROWS",
                         help="terminal size in character cells (default 80x24)")
     parser.add_argument("--name", help="desktop name shown by viewers (default: the console)")
@@ -108,8 +110,8 @@ def build_source(args: argparse.Namespace, reactor: Any) -> ConsoleSource:
         host, port = args.tcp
         return StreamSource(reactor, TCP4ClientEndpoint(reactor, host, port), f"{host}:{port}")
     if args.unix:
-        return StreamSource(reactor, UNIXClientEndpoint(reactor, args.unix),
-                            os.path.basename(args.unix))
+        unix = UNIXClientEndpoint(reactor, args.unix)
+        return StreamSource(reactor, unix, os.path.basename(args.unix))
     if not command:
         command = [sys.executable, "-m", "vncterm.demo"]
         source = CommandSource(reactor, command, columns=columns, rows=rows, term=TERM_NAME,
@@ -139,7 +141,7 @@ def run(reactor: Any, argv: Sequence[str]) -> Any:
     session = ConsoleSession(reactor, source, columns=columns, rows=rows, name=args.name,
                              stay=args.stay)
     factory = RfbViewerFactory(session, password)
-    ports = []
+    ports: list[Any] = []
     for endpoint in args.listen or [DEFAULT_LISTEN]:
         try:
             port = yield serverFromString(reactor, endpoint).listen(factory)
@@ -151,7 +153,10 @@ def run(reactor: Any, argv: Sequence[str]) -> Any:
         ports.append(port)
         address = port.getHost()
         where = getattr(address, "port", None)
-        shown = f"{address.host}:{where}" if where is not None else str(getattr(address, "name", address))
+        if where is not None:
+            shown = f"{address.host}:{where}"
+        else:
+            shown = str(getattr(address, "name", address))
         print(f"vncterm: serving {session.name!r} on {shown}{viewer_hint(endpoint, where)}",
               flush=True)
     done: defer.Deferred[None] = defer.Deferred()
@@ -165,6 +170,6 @@ def run(reactor: Any, argv: Sequence[str]) -> Any:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stderr)],
-                                     redirectStandardIO=False)
+    observer: Any = textFileLogObserver(sys.stderr)
+    globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
     task.react(run, (list(sys.argv[1:] if argv is None else argv),))

@@ -50,7 +50,7 @@ class RfbViewerProtocol(Protocol):
             )
         )
         self.updates = ViewerUpdates(
-            session.terminal.columns, session.terminal.rows, CELL_WIDTH, CELL_HEIGHT
+            session.terminal.cols, session.terminal.rows, CELL_WIDTH, CELL_HEIGHT
         )
         self.keyboard = Keyboard()
         self._attached = False
@@ -72,11 +72,14 @@ class RfbViewerProtocol(Protocol):
         self._opened = self.session.reactor.seconds()
         log.info("viewer {peer} connected to {console}", peer=self._peer,
                  console=self.session.name)
-        self.transport.registerProducer(self, True)
+        self.transport.registerProducer(self, True)  # type: ignore[attr-defined]
         self._handshake_timer = self.session.reactor.callLater(
             self.session.limits.handshake_timeout, self._handshake_timed_out
         )
         self.server.initiate()
+        if len(self.session.viewers) >= self.session.limits.max_viewers:
+            log.warn("viewer {peer} refused: too many viewers", peer=self._peer)
+            self.server.refuse("too many viewers on this console")
         self._write_out()
 
     def connectionLost(self, reason: Failure = Failure(ConnectionError())) -> None:  # noqa: B008
@@ -127,8 +130,14 @@ class RfbViewerProtocol(Protocol):
             self.server.receive_data(data)
             while True:
                 event = self.server.next_event()
-                if event is NEED_DATA or event is CLOSED:
+                if event is NEED_DATA:
                     break
+                if event is CLOSED:
+                    self._closing = True
+                    self._write_out()
+                    if self.transport is not None:
+                        self.transport.loseConnection()
+                    return
                 if not self._handle(event):
                     break
         except RemoteProtocolError as exc:
@@ -226,11 +235,13 @@ class RfbViewerProtocol(Protocol):
 class RfbViewerFactory(Factory):
     """Builds a viewer protocol for each connection to one console."""
 
+    noisy = False  # connections are logged by the protocol itself, one line each way
+
     def __init__(self, session: ConsoleSession, password: bytes | None = None) -> None:
         self.session = session
         self.password = password
 
-    def buildProtocol(self, addr: IAddress) -> RfbViewerProtocol:
+    def buildProtocol(self, addr: IAddress | None) -> RfbViewerProtocol:
         return RfbViewerProtocol(self.session, self.password)
 
 

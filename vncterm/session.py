@@ -68,6 +68,7 @@ class ConsoleSession:
         self.limits = limits
         self.terminal = Terminal(columns, rows)
         self.renderer = Renderer(self.terminal)
+        self.renderer.render()  # the initial full-screen damage: new viewers start fully damaged
         self.name = name or source.description
         self.stay = stay
         self._timer = timer
@@ -84,10 +85,12 @@ class ConsoleSession:
         #: Called once when the session is over (console gone for good and nobody watching).
         self.on_finished: Callable[[], None] | None = None
         self.bytes_in = 0
+        #: Callbacks receiving the console's raw output (a vt100 console relayed as bytes).
+        self.raw_listeners: list[Callable[[bytes], None]] = []
 
     @property
     def width(self) -> int:
-        return self.terminal.columns * CELL_WIDTH
+        return self.terminal.cols * CELL_WIDTH
 
     @property
     def height(self) -> int:
@@ -110,6 +113,11 @@ class ConsoleSession:
         if not data:
             return
         self.bytes_in += len(data)
+        for listener in self.raw_listeners:
+            listener(data)
+        self._emulate(data)
+
+    def _emulate(self, data: bytes) -> None:
         self._pending.append(data)
         self._pending_bytes += len(data)
         if self._pending_bytes > self.limits.max_pending_console_bytes and not self._source_paused:
@@ -125,7 +133,7 @@ class ConsoleSession:
     def console_disconnected(self, reason: str, *, final: bool) -> None:
         log.info("console {console} disconnected: {reason}", console=self.name, reason=reason)
         # The status line goes through the emulator so that every viewer sees it in place.
-        self.console_output(f"\r\n\x1b[0;7m[vncterm: {reason}]\x1b[0m\r\n".encode())
+        self._emulate(f"\r\n\x1b[0;7m[vncterm: {reason}]\x1b[0m\r\n".encode())
         if final:
             self._console_gone = True
             self._maybe_finish()

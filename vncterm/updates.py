@@ -103,7 +103,9 @@ class ViewerUpdates:
             return
         if pending is None:
             self._scroll = scroll
-        elif (pending.top, pending.bottom) == (top, bottom) and pending.count + count < bottom - top:
+        elif (pending.top, pending.bottom) == (top, bottom) and (
+            pending.count + count < bottom - top
+        ):
             self._scroll = CellScroll(top, bottom, pending.count + count)
         else:
             # Two different moves cannot be sent as one CopyRect: redraw both regions instead.
@@ -135,7 +137,7 @@ class ViewerUpdates:
         return self._requested is not None
 
     def has_pending(self) -> bool:
-        """Whether an update is due now (a request is outstanding and there is something to send)."""
+        """Whether an update is due now: a request is outstanding and something is to be sent."""
         if self._requested is None:
             return False
         if self._forced or self._scroll is not None:

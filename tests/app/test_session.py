@@ -1,0 +1,259 @@
+"""The console session and its RFB adapter, in memory: fake console, fake transports, fake clock."""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from twisted.internet.address import IPv4Address
+from twisted.internet.testing import MemoryReactorClock, StringTransport
+
+from vncterm.backends.base import ConsoleSink
+from vncterm.limits import Limits
+from vncterm.protocol import RfbViewerFactory, RfbViewerProtocol
+from vncterm.session import ConsoleSession
+
+WIDTH, HEIGHT = 640, 384
+
+
+@dataclass
+class FakeConsole:
+    """A console source that records what is written to it."""
+
+    description: str = "fake"
+    written: bytearray = field(default_factory=bytearray)
+    paused: bool = False
+    stopped: bool = False
+    sink: ConsoleSink | None = None
+
+    def start(self, sink: ConsoleSink) -> None:
+        self.sink = sink
+
+    def write(self, data: bytes) -> None:
+        self.written += data
+
+    def resize(self, columns: int, rows: int) -> None:
+        pass
+
+    def pause_reading(self) -> None:
+        self.paused = True
+
+    def resume_reading(self) -> None:
+        self.paused = False
+
+    def stop(self) -> None:
+        self.stopped = True
+
+
+@pytest.fixture
+def clock() -> MemoryReactorClock:
+    return MemoryReactorClock()
+
+
+@pytest.fixture
+def console() -> FakeConsole:
+    return FakeConsole()
+
+
+@pytest.fixture
+def session(clock: MemoryReactorClock, console: FakeConsole) -> ConsoleSession:
+    s = ConsoleSession(clock, console, name="test")
+    s.start()
+    return s
+
+
+def run_until_idle(clock: MemoryReactorClock) -> None:
+    for _ in range(10000):
+        if not clock.getDelayedCalls():
+            return
+        clock.advance(min(c.getTime() for c in clock.getDelayedCalls()) - clock.seconds())
+    raise AssertionError("the session never went idle")
+
+
+def output(session: ConsoleSession, clock: MemoryReactorClock, data: bytes) -> None:
+    assert session.source is not None
+    session.console_output(data)
+    run_until_idle(clock)
+
+
+def connect(
+    session: ConsoleSession, *, shared: bool = True
+) -> tuple[RfbViewerProtocol, StringTransport]:
+    """A viewer that has finished an RFB 3.8 handshake with security None."""
+    protocol = RfbViewerFactory(session).buildProtocol(IPv4Address("TCP", "127.0.0.1", 1))
+    transport = StringTransport(peerAddress=IPv4Address("TCP", "127.0.0.1", 40000))
+    protocol.makeConnection(transport)
+    assert transport.value() == b"RFB 003.008\n"
+    transport.clear()
+    protocol.dataReceived(b"RFB 003.008\n")
+    assert transport.value() == b"\x01\x01"
+    transport.clear()
+    protocol.dataReceived(b"\x01")
+    assert transport.value() == b"\x00\x00\x00\x00"
+    transport.clear()
+    protocol.dataReceived(b"\x01" if shared else b"\x00")
+    width, height = struct.unpack("!HH", transport.value()[:4])
+    assert (width, height) == (WIDTH, HEIGHT)
+    transport.clear()
+    return protocol, transport
+
+
+def request(protocol: RfbViewerProtocol, incremental: bool) -> None:
+    protocol.dataReceived(struct.pack("!BBHHHH", 3, int(incremental), 0, 0, WIDTH, HEIGHT))
+
+
+def rectangles(data: bytes) -> list[tuple[int, int, int, int, int]]:
+    """Rectangle headers of the Raw/CopyRect framebuffer updates in `data` (32 bpp)."""
+    found = []
+    offset = 0
+    while offset < len(data):
+        kind = data[offset]
+        if kind == 2:  # Bell
+            offset += 1
+            continue
+        assert kind == 0, f"unexpected server message {kind}"
+        (count,) = struct.unpack_from("!H", data, offset + 2)
+        offset += 4
+        for _ in range(count):
+            x, y, w, h, encoding = struct.unpack_from("!HHHHi", data, offset)
+            offset += 12
+            offset += 4 if encoding == 1 else w * h * 4
+            found.append((x, y, w, h, encoding))
+    return found
+
+
+def test_cursor_position_query_is_answered(session: ConsoleSession, clock: MemoryReactorClock,
+                                           console: FakeConsole) -> None:
+    """A BusyBox prompt's ESC[6n is answered on the console, with nobody watching."""
+    output(session, clock, b"(initramfs) \x1b[6n")
+    assert bytes(console.written) == b"\x1b[1;13R"
+
+
+def test_keys_reach_console(session: ConsoleSession, clock: MemoryReactorClock,
+                            console: FakeConsole) -> None:
+    """A KeyEvent is written to the console as the bytes of the key."""
+    protocol, _ = connect(session)
+    protocol.dataReceived(struct.pack("!BBxxI", 4, 1, ord("a")))
+    protocol.dataReceived(struct.pack("!BBxxI", 4, 0, ord("a")))
+    protocol.dataReceived(struct.pack("!BBxxI", 4, 1, 0xFF0D))
+    assert bytes(console.written) == b"a\r"
+
+
+def test_first_request_gets_whole_screen(session: ConsoleSession) -> None:
+    """A non-incremental request is answered at once with the whole screen."""
+    protocol, transport = connect(session)
+    request(protocol, incremental=False)
+    rects = rectangles(transport.value())
+    assert sum(w * h for (_, _, w, h, _) in rects) == WIDTH * HEIGHT
+
+
+def test_incremental_update_sends_only_changed_row(session: ConsoleSession,
+                                                   clock: MemoryReactorClock) -> None:
+    """Console output changing one line sends only that line's cells."""
+    protocol, transport = connect(session)
+    request(protocol, incremental=False)
+    transport.clear()
+    request(protocol, incremental=True)
+    run_until_idle(clock)
+    assert transport.value() == b""
+    output(session, clock, b"hello")
+    rects = rectangles(transport.value())
+    assert rects, "no update after output"
+    assert all(y == 0 and h == 16 for (_, y, _, h, _) in rects)
+    assert sum(w for (_, _, w, _, _) in rects) <= 6 * 8  # 5 letters plus the cursor cell
+
+
+def test_stalled_viewer_gets_one_update_when_it_drains(session: ConsoleSession,
+                                                       clock: MemoryReactorClock) -> None:
+    """A paused (full) transport gets nothing; on resume it gets one up-to-date update."""
+    protocol, transport = connect(session)
+    request(protocol, incremental=False)
+    transport.clear()
+    request(protocol, incremental=True)
+    protocol.pauseProducing()
+    for i in range(200):
+        output(session, clock, b"line %d\r\n" % i)
+    assert transport.value() == b""
+    protocol.resumeProducing()
+    assert len(transport.value()) <= WIDTH * HEIGHT * 4 + 1024
+    assert rectangles(transport.value())
+
+
+def test_flood_is_fed_in_slices(clock: MemoryReactorClock, console: FakeConsole) -> None:
+    """A flood is fed over many reactor turns and the console is paused while far behind."""
+    ticks = iter(range(10**9))
+    session = ConsoleSession(clock, console, timer=lambda: next(ticks) * 0.001,
+                             limits=Limits(max_pending_console_bytes=10_000))
+    session.start()
+    turns: list[float] = []
+    schedule = clock.callLater
+
+    def counting_call_later(delay: float, f: Any, *args: Any, **kwargs: Any) -> Any:
+        turns.append(delay)
+        return schedule(delay, f, *args, **kwargs)
+
+    clock.callLater = counting_call_later  # type: ignore[method-assign]
+    session.console_output(b"y\r\n" * 20_000)
+    assert console.paused
+    run_until_idle(clock)
+    # 60 kB in 4 kB chunks, 5 ms budget, 1 ms per timer read: 5 chunks a turn, 3 turns.
+    assert len(turns) >= 3
+    assert not console.paused
+    assert session.terminal.cursor == (0, 23)
+
+
+def test_garbage_closes_only_that_viewer(session: ConsoleSession, clock: MemoryReactorClock,
+                                         console: FakeConsole) -> None:
+    """An unknown message type closes that viewer; another viewer keeps typing."""
+    good, _ = connect(session)
+    bad, bad_transport = connect(session)
+    bad.dataReceived(b"\xfe\x00\x00\x00")
+    assert bad_transport.disconnecting
+    good.dataReceived(struct.pack("!BBxxI", 4, 1, ord("z")))
+    assert bytes(console.written) == b"z"
+
+
+def test_exclusive_viewer_disconnects_others(session: ConsoleSession) -> None:
+    """A viewer whose ClientInit says not shared closes the other viewers."""
+    _, first = connect(session)
+    connect(session, shared=False)
+    assert first.disconnecting
+    assert len(session.viewers) == 1
+
+
+def test_bell_is_rate_limited(session: ConsoleSession, clock: MemoryReactorClock) -> None:
+    """A burst of BELs gives one Bell message per interval."""
+    _, transport = connect(session)
+    for _ in range(5):
+        output(session, clock, b"\x07")
+    assert transport.value().count(b"\x02") == 1
+
+
+def test_session_finishes_when_console_ends_and_last_viewer_leaves(
+    session: ConsoleSession, clock: MemoryReactorClock
+) -> None:
+    """After the console ends for good, the session finishes when the last viewer leaves."""
+    finished: list[bool] = []
+    session.on_finished = lambda: finished.append(True)
+    protocol, _ = connect(session)
+    session.console_disconnected("sh exited with status 0", final=True)
+    run_until_idle(clock)
+    assert not finished
+    protocol.connectionLost()
+    assert finished == [True]
+
+
+def test_viewer_over_the_limit_is_told_why(clock: MemoryReactorClock, console: FakeConsole) -> None:
+    """A viewer beyond max_viewers gets an RFB 3.8 failure reason, and the others stay."""
+    session = ConsoleSession(clock, console, limits=Limits(max_viewers=1))
+    session.start()
+    connect(session)
+    protocol = RfbViewerFactory(session).buildProtocol(IPv4Address("TCP", "127.0.0.1", 1))
+    transport = StringTransport(peerAddress=IPv4Address("TCP", "127.0.0.1", 40001))
+    protocol.makeConnection(transport)
+    protocol.dataReceived(b"RFB 003.008\n")
+    assert b"too many viewers" in transport.value()
+    assert transport.disconnecting
+    assert len(session.viewers) == 1

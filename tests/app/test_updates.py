@@ -1,0 +1,130 @@
+"""Per-viewer damage and scroll bookkeeping (vncterm.updates), without any I/O."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from vncterm.rfb.constants import Encoding
+from vncterm.rfb.pixelformat import NATIVE
+from vncterm.updates import CellRect, CellScroll, ViewerUpdates, damage_rectangles
+
+COLS, ROWS, CW, CH = 10, 6, 1, 1
+
+
+def _identity(region: np.ndarray, _pf: object) -> bytes:
+    return region.tobytes()
+
+
+def _apply(viewer: np.ndarray, truth: np.ndarray, updates: ViewerUpdates) -> int:
+    """Apply one update to the viewer's picture the way a client does; return rectangles."""
+    rects = updates.take_update(truth, NATIVE, _identity)
+    if rects is None:
+        return 0
+    for rect in rects:
+        if rect.encoding == Encoding.COPY_RECT:
+            sx = int.from_bytes(rect.payload[:2], "big")
+            sy = int.from_bytes(rect.payload[2:], "big")
+            viewer[rect.y : rect.y + rect.height, rect.x : rect.x + rect.width] = viewer[
+                sy : sy + rect.height, sx : sx + rect.width
+            ].copy()
+        else:
+            data = np.frombuffer(rect.payload, dtype=np.uint8).reshape(rect.height, rect.width, 3)
+            viewer[rect.y : rect.y + rect.height, rect.x : rect.x + rect.width] = data
+    return len(rects)
+
+
+operations = st.lists(
+    st.one_of(
+        st.tuples(st.just("scroll"), st.integers(0, ROWS - 1), st.integers(1, ROWS),
+                  st.integers(1, 3)),
+        st.tuples(st.just("draw"), st.integers(0, COLS - 1), st.integers(0, ROWS - 1),
+                  st.integers(1, 255)),
+        st.tuples(st.just("flush"), st.booleans(), st.just(0), st.just(0)),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(operations, st.booleans())
+def test_viewer_converges_to_screen(ops: list[tuple[str, int, int, int]], copyrect: bool) -> None:
+    """Whatever scrolls, changes and partial flushes happen, the viewer ends up with the screen."""
+    rng = np.random.default_rng(1)
+    truth = rng.integers(0, 255, size=(ROWS, COLS, 3), dtype=np.uint8)
+    viewer = np.zeros_like(truth)
+    updates = ViewerUpdates(COLS, ROWS, CW, CH)
+    updates.set_encodings([Encoding.COPY_RECT, Encoding.RAW] if copyrect else [Encoding.RAW])
+    updates.request(False, 0, 0, COLS, ROWS)
+    _apply(viewer, truth, updates)
+    assert (viewer == truth).all()
+    for op, a, b, c in ops:
+        if op == "scroll":
+            top, bottom = min(a, b), max(a, b)
+            if bottom - top < 1:
+                continue
+            count = min(c, bottom - top)
+            truth[top : bottom - count] = truth[top + count : bottom].copy()
+            truth[bottom - count : bottom] = rng.integers(0, 255, size=(count, COLS, 3))
+            updates.scroll(CellScroll(top, bottom, count))
+            updates.damage_cells(CellRect(0, bottom - count, COLS, count))
+        elif op == "draw":
+            truth[b, a] = c
+            updates.damage_cells(CellRect(a, b, 1, 1))
+        else:
+            updates.request(True, 0, 0, COLS, ROWS)
+            if a:
+                _apply(viewer, truth, updates)
+    updates.request(True, 0, 0, COLS, ROWS)
+    _apply(viewer, truth, updates)
+    assert (viewer == truth).all()
+
+
+def test_incremental_request_waits_for_damage() -> None:
+    """An incremental request with nothing changed sends nothing until something changes."""
+    updates = ViewerUpdates(COLS, ROWS, CW, CH)
+    pixels = np.zeros((ROWS, COLS, 3), dtype=np.uint8)
+    updates.request(False, 0, 0, COLS, ROWS)
+    assert updates.take_update(pixels, NATIVE, _identity)
+    updates.request(True, 0, 0, COLS, ROWS)
+    assert updates.take_update(pixels, NATIVE, _identity) is None
+    updates.damage_cells(CellRect(2, 3, 1, 1))
+    rects = updates.take_update(pixels, NATIVE, _identity)
+    assert rects is not None and [(r.x, r.y, r.width, r.height) for r in rects] == [(2, 3, 1, 1)]
+
+
+def test_non_incremental_request_answered_without_changes() -> None:
+    """A non-incremental request is answered at once even when nothing changed."""
+    updates = ViewerUpdates(COLS, ROWS, CW, CH)
+    pixels = np.zeros((ROWS, COLS, 3), dtype=np.uint8)
+    updates.request(False, 0, 0, COLS, ROWS)
+    updates.take_update(pixels, NATIVE, _identity)
+    updates.request(False, 0, 0, 4, 2)
+    rects = updates.take_update(pixels, NATIVE, _identity)
+    assert rects is not None and [(r.x, r.y, r.width, r.height) for r in rects] == [(0, 0, 4, 2)]
+
+
+def test_scroll_goes_out_as_one_copyrect() -> None:
+    """Repeated scrolls of one region become a single CopyRect plus the exposed rows."""
+    updates = ViewerUpdates(COLS, ROWS, CW, CH)
+    updates.set_encodings([Encoding.COPY_RECT, Encoding.RAW])
+    pixels = np.zeros((ROWS, COLS, 3), dtype=np.uint8)
+    updates.request(False, 0, 0, COLS, ROWS)
+    updates.take_update(pixels, NATIVE, _identity)
+    for _ in range(2):
+        updates.scroll(CellScroll(0, ROWS, 1))
+    updates.request(True, 0, 0, COLS, ROWS)
+    rects = updates.take_update(pixels, NATIVE, _identity)
+    assert rects is not None
+    assert rects[0].encoding == Encoding.COPY_RECT
+    assert (rects[0].y, rects[0].height) == (0, ROWS - 2)
+    assert [(r.y, r.height) for r in rects[1:]] == [(ROWS - 2, 2)]
+
+
+def test_damage_rectangles_merge_equal_spans() -> None:
+    """Rows with the same damaged column span merge into one rectangle."""
+    mask = np.zeros((4, 8), dtype=bool)
+    mask[0:2, 2:5] = True
+    mask[3, 1] = True
+    assert damage_rectangles(mask) == [CellRect(2, 0, 3, 2), CellRect(1, 3, 1, 1)]

@@ -1,0 +1,159 @@
+"""End to end: the real `vncterm` program on 127.0.0.1, driven by vncdotool's RFB client."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+PROBE = [sys.executable, "-m", "tests.e2e.vncprobe"]
+SHELL = ["env", "PS1=$ ", "HOME=/tmp", "sh", "-i"]
+
+
+class Vncterm:
+    """A running vncterm process and the port it listens on."""
+
+    def __init__(self, *args: str) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "vncterm", "--listen", "tcp:0:interface=127.0.0.1", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        match = re.search(r"on 127\.0\.0\.1:(\d+)", line)
+        if match is None:
+            self.process.kill()
+            _, err = self.process.communicate(timeout=10)
+            raise AssertionError(f"vncterm did not start: {line!r} {err}")
+        self.port = int(match.group(1))
+
+    def probe(self, *args: str, timeout: float = 20.0) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*PROBE, "--port", str(self.port), "--timeout", str(timeout), *args],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=timeout + 15,
+        )
+
+    def stop(self) -> str:
+        if self.process.poll() is None:
+            self.process.terminate()
+        try:
+            _, err = self.process.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            _, err = self.process.communicate()
+        return err
+
+
+@pytest.fixture
+def shell() -> Iterator[Vncterm]:
+    server = Vncterm("--name", "e2e", "--", *SHELL)
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize(
+    ("version", "bpp", "encoding"),
+    [("3.3", 8, "raw"), ("3.7", 16, "hextile"), ("3.8", 32, "raw"), ("3.8", 16, "raw"),
+     ("3.3", 32, "hextile")],
+)
+def test_typed_command_echoes(shell: Vncterm, version: str, bpp: int, encoding: str) -> None:
+    """Keys typed in a viewer reach the shell and its output is drawn, for each version/format."""
+    result = shell.probe("--version", version, "--bpp", str(bpp), "--encoding", encoding,
+                         "--ready", "$", "--type", "echo $((6*7))xy\\n", "--expect", "42xy")
+    assert result.returncode == 0, result.stderr
+    assert "echo $((6*7))xy" in result.stdout
+
+
+def test_scrolling_uses_copyrect(shell: Vncterm) -> None:
+    """Output that scrolls the screen reaches a CopyRect-capable viewer intact."""
+    result = shell.probe("--copyrect", "--ready", "$",
+                         "--type", "for i in $(seq 1 40); do echo line$i; sleep 0.05; done\\n",
+                         "--expect", "line40\n$")
+    assert result.returncode == 0, result.stderr
+    assert "line39\nline40" in result.stdout
+    copies = int(re.search(r"copyrects=(\d+)", result.stderr).group(1))  # type: ignore[union-attr]
+    assert copies >= 1
+
+
+def test_password_required_and_checked(tmp_path: Path) -> None:
+    """With --password-file, the right password gets the screen and a wrong one is refused."""
+    secret = tmp_path / "pw"
+    secret.write_text("s3cret\n")
+    server = Vncterm("--password-file", str(secret), "--", *SHELL)
+    try:
+        good = server.probe("--password", "s3cret", "--expect", "$")
+        assert good.returncode == 0, good.stderr
+        bad = server.probe("--password", "wrong", "--expect", "$", timeout=8)
+        assert bad.returncode != 0
+    finally:
+        server.stop()
+
+
+def test_viewer_sees_output_written_before_it_connected(tmp_path: Path) -> None:
+    """Console output is emulated with nobody watching: a later viewer sees the current screen."""
+    script = tmp_path / "talk.sh"
+    script.write_text("printf 'early bird\\r\\n'; printf 'done\\r\\n'; sleep 30\n")
+    server = Vncterm("--", "sh", str(script))
+    try:
+        time.sleep(1.0)
+        result = server.probe("--expect", "done")
+        assert result.returncode == 0, result.stderr
+        assert "early bird" in result.stdout
+    finally:
+        server.stop()
+
+
+def test_exits_after_command_ends_and_viewer_leaves(tmp_path: Path) -> None:
+    """A finished command leaves its last screen and a status line; vncterm exits afterwards."""
+    server = Vncterm("--", "sh", "-c", "echo goodbye; sleep 3")
+    try:
+        result = server.probe("--expect", "exited with status 0")
+        assert result.returncode == 0, result.stderr
+        assert "goodbye" in result.stdout
+        assert server.process.wait(timeout=10) == 0
+    finally:
+        server.stop()
+
+
+def test_bad_viewer_does_not_disturb_others(shell: Vncterm) -> None:
+    """Garbage from one connection closes only that connection; another viewer still works."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", shell.port), timeout=5) as bad:
+        assert bad.recv(12) == b"RFB 003.008\n"
+        bad.sendall(b"RFB 003.008\n")
+        bad.recv(64)
+        bad.sendall(b"\x01\x00")  # security None, then ClientInit
+        bad.settimeout(5)
+        bad.sendall(b"\xff" * 32)  # an unknown message type
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and bad.recv(65536):
+            pass
+    result = shell.probe("--ready", "$", "--type", "echo ok$((1+1))\\n", "--expect", "ok2")
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.skipif(os.environ.get("VNCTERM_SKIP_DEMO") == "1", reason="demo disabled")
+def test_demo_replays_boot_log() -> None:
+    """With no console source, the embedded demo shows the replayed guest boot."""
+    server = Vncterm()
+    try:
+        result = server.probe("--expect", "vncterm demo", timeout=25)
+        assert result.returncode == 0, result.stderr
+    finally:
+        server.stop()
