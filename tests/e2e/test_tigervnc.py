@@ -1,0 +1,97 @@
+"""End to end with a real native viewer: TigerVNC on a virtual X screen, typed into by xdotool.
+
+Skipped where Xvfb, TigerVNC's vncviewer, xdotool or ImageMagick's import are not installed
+(`.ci/run` installs them from Debian's packages).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from tests.e2e.screentext import screen_text
+from tests.e2e.test_vncterm_e2e import SHELL, Vncterm
+
+TOOLS = ("Xvfb", "vncviewer", "xdotool", "import")
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(
+        any(shutil.which(tool) is None for tool in TOOLS),
+        reason="needs Xvfb, tigervnc-viewer, xdotool and imagemagick",
+    ),
+]
+
+DISPLAY = ":57"
+
+
+@pytest.fixture
+def xserver() -> Iterator[dict[str, str]]:
+    process = subprocess.Popen(
+        ["Xvfb", DISPLAY, "-screen", "0", "800x600x24", "-nolisten", "tcp"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    env = {"DISPLAY": DISPLAY, "PATH": "/usr/bin:/bin", "HOME": "/tmp"}
+    try:
+        for _ in range(50):
+            if subprocess.run(["xdotool", "getmouselocation"], env=env,
+                              capture_output=True).returncode == 0:
+                break
+            time.sleep(0.1)
+        yield env
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _screen(env: dict[str, str], window: str, path: Path) -> str:
+    """What the viewer window shows (the framebuffer fills it from its top-left corner)."""
+    subprocess.run(["import", "-window", window, f"png24:{path}"], env=env, check=True,
+                   timeout=20)
+    with Image.open(path) as shot:
+        return screen_text(shot.convert("RGB").crop((0, 0, 640, 384)))
+
+
+def _wait_for(env: dict[str, str], window: str, path: Path, text: str,
+              timeout: float = 15.0) -> str:
+    deadline = time.monotonic() + timeout
+    seen = ""
+    while time.monotonic() < deadline:
+        seen = _screen(env, window, path)
+        if text in seen:
+            return seen
+        time.sleep(0.3)
+    raise AssertionError(f"{text!r} never appeared; the screen was:\n{seen}")
+
+
+def test_tigervnc_shows_console_and_types(xserver: dict[str, str], tmp_path: Path) -> None:
+    """TigerVNC shows the shell prompt, and text typed in its window runs in the console."""
+    server = Vncterm("--", *SHELL)
+    viewer = subprocess.Popen(
+        ["vncviewer", f"127.0.0.1::{server.port}"],
+        env=xserver,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    shot = tmp_path / "screen.png"
+    try:
+        window = subprocess.run(["xdotool", "search", "--sync", "--name", "TigerVNC"],
+                                env=xserver, capture_output=True, text=True, timeout=15)
+        window_id = window.stdout.split()[0]
+        _wait_for(xserver, window_id, shot, "$")
+        subprocess.run(["xdotool", "windowfocus", "--sync", window_id], env=xserver, timeout=15)
+        subprocess.run(["xdotool", "type", "--delay", "40", "echo tiger$((40+2))"],
+                       env=xserver, check=True, timeout=30)
+        subprocess.run(["xdotool", "key", "Return"], env=xserver, check=True, timeout=15)
+        screen = _wait_for(xserver, window_id, shot, "tiger42")
+        assert "$ echo tiger$((40+2))" in screen
+    finally:
+        viewer.terminate()
+        viewer.wait(timeout=10)
+        server.stop()
