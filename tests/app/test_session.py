@@ -257,3 +257,21 @@ def test_viewer_over_the_limit_is_told_why(clock: MemoryReactorClock, console: F
     assert b"too many viewers" in transport.value()
     assert transport.disconnecting
     assert len(session.viewers) == 1
+
+
+def test_colour_map_viewer_gets_the_map_and_8bpp_pixels(session: ConsoleSession) -> None:
+    """A colour-map pixel format gets SetColourMapEntries, then one byte per pixel."""
+    protocol, transport = connect(session)
+    colour_map_format = struct.pack("!BBBBHHHBBBxxx", 8, 8, 0, 0, 0, 0, 0, 0, 0, 0)
+    protocol.dataReceived(b"\x00\x00\x00\x00" + colour_map_format)
+    data = transport.value()
+    assert data[0] == 1  # SetColourMapEntries
+    first, count = struct.unpack_from("!HH", data, 2)
+    assert (first, count) == (0, 256)
+    transport.clear()
+    request(protocol, incremental=False)
+    data = transport.value()
+    (rects,) = struct.unpack_from("!H", data, 2)
+    x, y, w, h, encoding = struct.unpack_from("!HHHHi", data, 4)
+    assert (rects, w, h, encoding) == (1, WIDTH, HEIGHT, 0)
+    assert len(data) == 4 + 12 + WIDTH * HEIGHT

@@ -157,3 +157,42 @@ def test_demo_replays_boot_log() -> None:
         assert result.returncode == 0, result.stderr
     finally:
         server.stop()
+
+
+def test_pty_device_source(tmp_path: Path) -> None:
+    """--pty attaches to an existing pty: its output is drawn and typed keys come out of it."""
+    master, slave = os.openpty()
+    server = Vncterm("--pty", os.ttyname(slave), "--name", "dom1")
+    try:
+        os.write(master, b"domain console says hi\r\nlogin: ")
+        result = server.probe("--ready", "login:", "--type", "root\\n",
+                              "--expect", "domain console says hi")
+        assert result.returncode == 0, result.stderr
+        os.set_blocking(master, False)
+        typed = b""
+        deadline = time.monotonic() + 10
+        while b"root\r" not in typed and time.monotonic() < deadline:
+            try:
+                typed += os.read(master, 1024)
+            except BlockingIOError:
+                time.sleep(0.05)
+        # The console gets the keys; a BusyBox-style ESC[6n answer may come first.
+        assert b"root\r" in typed
+    finally:
+        server.stop()
+        os.close(master)
+        os.close(slave)
+
+
+def test_respawn_restarts_the_command(tmp_path: Path) -> None:
+    """--respawn starts the command again each time it exits, keeping the screen."""
+    counter = tmp_path / "n"
+    script = (f"n=$(cat {counter} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {counter}; "
+              "echo run$n; sleep 0.3")
+    server = Vncterm("--respawn", "--", "sh", "-c", script)
+    try:
+        result = server.probe("--expect", "run3", timeout=25)
+        assert result.returncode == 0, result.stderr
+        assert "run1" in result.stdout and "run2" in result.stdout
+    finally:
+        server.stop()

@@ -46,6 +46,7 @@ class StreamSource:
         self.description = description
         self._sink: ConsoleSink | None = None
         self._protocol: _SerialProtocol | None = None
+        self._stopped = False
         self._service = ClientService(
             endpoint,
             Factory.forProtocol(lambda: _SerialProtocol(self)),
@@ -70,7 +71,7 @@ class StreamSource:
     def lost(self, protocol: _SerialProtocol, reason: Failure) -> None:
         if self._protocol is protocol:
             self._protocol = None
-        final = not self._service.running
+        final = self._stopped
         if self._sink is not None:
             self._sink.console_disconnected(f"{self.description} closed", final=final)
 
@@ -90,4 +91,5 @@ class StreamSource:
             self._protocol.transport.resumeProducing()  # type: ignore[attr-defined]
 
     def stop(self) -> None:
+        self._stopped = True
         self._service.stopService()
