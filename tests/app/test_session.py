@@ -273,5 +273,5 @@ def test_colour_map_viewer_gets_the_map_and_8bpp_pixels(session: ConsoleSession)
     data = transport.value()
     (rects,) = struct.unpack_from("!H", data, 2)
     x, y, w, h, encoding = struct.unpack_from("!HHHHi", data, 4)
-    assert (rects, w, h, encoding) == (1, WIDTH, HEIGHT, 0)
+    assert (rects, x, y, w, h, encoding) == (1, 0, 0, WIDTH, HEIGHT, 0)
     assert len(data) == 4 + 12 + WIDTH * HEIGHT
