@@ -1,0 +1,688 @@
+"""The Twisted adapter of the front door: one :class:`FrontDoorProtocol` per accepted connection
+reads a `CONNECT /console` request (or an XML-RPC `POST`), answers it, and then hands the
+connection over to the console (seed chapter 6, "Retrieving VNC consoles using the API").
+
+After a successful request the connection is, depending on the console:
+
+* a new RFB viewer of a text console hosted in this process (no extra hop);
+* relayed byte for byte to an RFB (or text) server elsewhere (``tcp:``/``unix:`` backends);
+* the raw byte stream of a hosted text console (``vt100`` consoles, as `xe console` reads).
+
+The accepted transport is never swapped: this protocol stays the transport's protocol and
+forwards what arrives to the one it delegated to, which writes to the transport directly.
+That works the same over TCP, TLS and the fake transports of the tests.
+
+Every attempt ends in exactly one audit line (peer, user, console, status, bytes each way,
+duration); session ids and passwords are never logged.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping
+from typing import Any
+from typing import Protocol as TypingProtocol
+
+from twisted.internet import defer
+from twisted.internet.endpoints import (
+    HostnameEndpoint,
+    TCP4ClientEndpoint,
+    TCP6ClientEndpoint,
+    UNIXClientEndpoint,
+    connectProtocol,
+)
+from twisted.internet.interfaces import (
+    IAddress,
+    IHalfCloseableProtocol,
+    IPushProducer,
+    IReactorTime,
+    IStreamClientEndpoint,
+)
+from twisted.internet.protocol import Factory, Protocol
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.web import resource, server
+from zope.interface import implementer  # type: ignore[import-untyped, unused-ignore]
+
+from consoleproxy.auth import (
+    AnyLoggedInUser,
+    Authenticated,
+    AuthenticationFailed,
+    Authorizer,
+    SessionStore,
+)
+from consoleproxy.connect import (
+    CLOSED,
+    NEED_DATA,
+    PreambleParser,
+    RemoteProtocolError,
+    Request,
+    error_reply,
+    ok_reply,
+)
+from consoleproxy.limits import DEFAULT_LIMITS, Limits
+from consoleproxy.registry import (
+    BackendKind,
+    BackendSpec,
+    Console,
+    ConsoleLookupError,
+    ConsoleProtocol,
+    Registry,
+)
+from consoleproxy.relay import RelayEnd
+from consoleproxy.xenapi import XenApiDispatcher
+
+__all__ = [
+    "ConsoleProxyFactory",
+    "FrontDoorProtocol",
+    "TextConsole",
+    "TextStreamProtocol",
+    "XmlRpcResource",
+    "default_backend_endpoint",
+]
+
+log = Logger()
+
+#: The only path a console request may name.
+CONSOLE_PATH = "/console"
+#: Paths of the XML-RPC endpoint (the XenAPI binding posts to "/"; some clients to /RPC2).
+XMLRPC_PATHS = (b"/", b"/RPC2")
+#: Seconds allowed to connect to a console server elsewhere on the host.
+BACKEND_CONNECT_TIMEOUT = 10.0
+_POST = b"POST "
+
+
+class TextConsole(TypingProtocol):
+    """A text console hosted in this process (a vncterm ``ConsoleSession``), as seen here."""
+
+    #: Callbacks receiving the console's raw output.
+    raw_listeners: list[Callable[[bytes], None]]
+
+    @property
+    def available(self) -> bool:
+        """True while the console is connected (its program runs, its socket is open)."""
+        ...
+
+    def type_keys(self, data: bytes) -> None:
+        """Write ``data`` to the console."""
+        ...
+
+    def new_viewer(self, addr: Any) -> Any:
+        """A new RFB server protocol showing this console to one viewer."""
+        ...
+
+
+def default_backend_endpoint(reactor: Any, backend: BackendSpec) -> Any:
+    """The client endpoint reaching a ``tcp:`` or ``unix:`` console server."""
+    timeout = BACKEND_CONNECT_TIMEOUT
+    if backend.kind is BackendKind.UNIX:
+        return UNIXClientEndpoint(reactor, backend.path, timeout=timeout)
+    if backend.kind is not BackendKind.TCP:
+        raise ValueError(f"{backend.spec} is not a relayed backend")
+    import ipaddress
+
+    try:
+        address = ipaddress.ip_address(backend.host)
+    except ValueError:
+        return HostnameEndpoint(reactor, backend.host, backend.port, timeout=timeout)
+    if address.version == 6:
+        return TCP6ClientEndpoint(reactor, backend.host, backend.port, timeout=timeout)
+    return TCP4ClientEndpoint(reactor, backend.host, backend.port, timeout=timeout)
+
+
+# -- XML-RPC -------------------------------------------------------------------------------
+
+
+class _CappedRequest(server.Request):
+    """A twisted.web request whose body may not exceed the XML-RPC cap."""
+
+    max_body = DEFAULT_LIMITS.max_xmlrpc_body_bytes
+
+    def gotLength(self, length: int | None) -> None:
+        self._body_bytes = 0
+        if length is not None and length > self.max_body:
+            self._refuse()
+        super().gotLength(length if length is None or length <= self.max_body else 0)
+
+    def handleContentChunk(self, data: bytes) -> None:
+        self._body_bytes += len(data)
+        if self._body_bytes > self.max_body:
+            self._refuse()
+            return
+        super().handleContentChunk(data)
+
+    def _refuse(self) -> None:
+        transport: Any = self.channel.transport if self.channel is not None else None
+        if transport is not None and not getattr(self, "_refused", False):
+            self._refused = True
+            transport.write(_TOO_LARGE)
+            transport.loseConnection()
+
+
+_TOO_LARGE = (
+    b"HTTP/1.1 413 Content Too Large\r\nConnection: close\r\n"
+    b"Cache-Control: no-cache, no-store\r\nContent-Length: 0\r\n\r\n"
+)
+
+
+class XmlRpcResource(resource.Resource):
+    """The XenAPI XML-RPC endpoint: every POST body goes to the dispatcher."""
+
+    isLeaf = True
+
+    def __init__(self, dispatcher: XenApiDispatcher) -> None:
+        super().__init__()
+        self._dispatcher = dispatcher
+
+    def render_POST(self, request: server.Request) -> bytes:
+        if request.path not in XMLRPC_PATHS:
+            request.setResponseCode(404)
+            return b""
+        assert request.content is not None
+        body = request.content.read()
+        reply = self._dispatcher.handle(body)
+        request.setHeader(b"Content-Type", b"text/xml")
+        return reply
+
+
+def _xmlrpc_site(
+    dispatcher: XenApiDispatcher, reactor: IReactorTime, limits: Limits
+) -> server.Site:
+    request_class = type(
+        "CappedRequest", (_CappedRequest,), {"max_body": limits.max_xmlrpc_body_bytes}
+    )
+    site = server.Site(
+        XmlRpcResource(dispatcher),
+        requestFactory=request_class,
+        reactor=reactor,
+        timeout=limits.xmlrpc_deadline,
+    )
+    site.displayTracebacks = False
+    return site
+
+
+# -- the raw stream of a text console ----------------------------------------------------------
+
+
+@implementer(IHalfCloseableProtocol, IPushProducer)
+class TextStreamProtocol(Protocol):
+    """A client attached to the raw byte stream of a hosted text console, both ways.
+
+    The console is shared (other viewers watch the same console), so a slow client cannot
+    pause it: while the client's transport is full, at most ``high_water`` more bytes are
+    queued for it, and a client that falls further behind is disconnected.
+    """
+
+    def __init__(self, console: TextConsole, high_water: int) -> None:
+        self._console = console
+        self._high_water = high_water
+        self._paused = False
+        self._queued_while_paused = 0
+        self.bytes_sent = 0
+        self._closed = False
+
+    @property
+    def _tr(self) -> Any:
+        return self.transport
+
+    def connectionMade(self) -> None:
+        assert self.transport is not None
+        self._tr.registerProducer(self, True)
+        self._console.raw_listeners.append(self._console_output)
+
+    def _console_output(self, data: bytes) -> None:
+        if self._closed or self.transport is None:
+            return
+        if self._paused:
+            self._queued_while_paused += len(data)
+            if self._queued_while_paused > self._high_water:
+                log.warn("text console client too slow: disconnected")
+                self._detach()
+                self._tr.abortConnection()
+                return
+        self.bytes_sent += len(data)
+        self._tr.write(data)
+
+    def dataReceived(self, data: bytes) -> None:
+        if not self._closed:
+            self._console.type_keys(data)
+
+    def readConnectionLost(self) -> None:
+        if self.transport is not None:
+            self._tr.loseConnection()
+
+    def writeConnectionLost(self) -> None:
+        """Nothing to do: the console keeps running."""
+
+    def connectionLost(self, reason: Failure = Failure(ConnectionError())) -> None:  # noqa: B008
+        self._detach()
+
+    def _detach(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._console_output in self._console.raw_listeners:
+            self._console.raw_listeners.remove(self._console_output)
+
+    def pauseProducing(self) -> None:
+        self._paused = True
+
+    def resumeProducing(self) -> None:
+        self._paused = False
+        self._queued_while_paused = 0
+
+    def stopProducing(self) -> None:
+        self._detach()
+
+
+# -- the front door ------------------------------------------------------------------------
+
+
+class _State(enum.Enum):
+    #: Sniffing the first bytes: a console request or an XML-RPC POST?
+    SNIFFING = "SNIFFING"
+    #: Reading the console request head.
+    PREAMBLE = "PREAMBLE"
+    #: Connecting to the console's server elsewhere; the client is paused.
+    CONNECTING = "CONNECTING"
+    #: The connection belongs to a console or to the XML-RPC endpoint.
+    DELEGATED = "DELEGATED"
+    #: An error reply was written; the connection is closing.
+    REFUSED = "REFUSED"
+    #: The connection is gone.
+    CLOSED = "CLOSED"
+
+
+@implementer(IHalfCloseableProtocol)
+class FrontDoorProtocol(Protocol):
+    """One client connection: request, reply, then console or XML-RPC."""
+
+    factory: ConsoleProxyFactory
+
+    def __init__(self, factory: ConsoleProxyFactory) -> None:
+        self.factory = factory
+        self._limits = factory.limits
+        self._parser = PreambleParser(factory.limits)
+        self._state = _State.SNIFFING
+        self._sniffed = bytearray()
+        self._delegate: Any = None
+        self._deadline: Any = None
+        self._peer = "?"
+        self._opened = 0.0
+        self._over_cap = False
+        self._bytes_in = 0
+        self._reply_bytes = 0
+        self._kind = "console"
+        self._request: Request | None = None
+        self._auth: Authenticated | None = None
+        self._user = "-"
+        self._console: Console | None = None
+        self._claimed = False
+        self._status = 0
+        self._reason = "no request"
+        self._connecting: defer.Deferred[Any] | None = None
+        self._early: list[bytes] = []
+        self._early_eof = False
+        self._bytes_out: Callable[[], int] = lambda: 0
+
+    @property
+    def _tr(self) -> Any:
+        return self.transport
+
+    # -- lifetime --------------------------------------------------------------------------
+
+    def connectionMade(self) -> None:
+        assert self.transport is not None
+        self._peer = _describe(self._tr.getPeer())
+        self._opened = self.factory.reactor.seconds()
+        self._over_cap = not self.factory.connection_opened()
+        self._deadline = self.factory.reactor.callLater(
+            self._limits.request_deadline, self._timed_out
+        )
+
+    def connectionLost(self, reason: Failure = Failure(ConnectionError())) -> None:  # noqa: B008
+        if self._state is _State.CLOSED:
+            return
+        was = self._state
+        self._state = _State.CLOSED
+        self._cancel_deadline()
+        if self._connecting is not None:
+            connecting, self._connecting = self._connecting, None
+            connecting.cancel()
+        delegate = self._delegate
+        if delegate is not None:
+            delegate.connectionLost(reason)
+        if self._auth is not None and self._auth.ephemeral:
+            self.factory.sessions.logout(self._auth.session.ref)
+        if self._claimed and self._console is not None:
+            self.factory.console_released(self._console)
+        self.factory.connection_closed()
+        if was is _State.SNIFFING and not self._bytes_in:
+            self._reason = "closed without a request"
+        self._audit(reason)
+
+    def _audit(self, reason: Failure) -> None:
+        duration = self.factory.reactor.seconds() - self._opened
+        bytes_out = self._reply_bytes + self._bytes_out()
+        if self._kind == "xmlrpc":
+            log.info(
+                "xmlrpc connection from {peer} closed: {bytes_in} bytes in, "
+                "{duration:.3f} s",
+                peer=self._peer,
+                bytes_in=self._bytes_in,
+                duration=duration,
+            )
+            return
+        console = self._console.ref if self._console is not None else "-"
+        log.info(
+            "console request from {peer}: user {user}, console {console}, {status} {reason}; "
+            "{bytes_in} bytes in, {bytes_out} bytes out, {duration:.3f} s, {ended}",
+            peer=self._peer,
+            user=self._user,
+            console=console,
+            status=self._status or "-",
+            reason=self._reason,
+            bytes_in=self._bytes_in,
+            bytes_out=bytes_out,
+            duration=duration,
+            ended=reason.getErrorMessage(),
+        )
+
+    def _cancel_deadline(self) -> None:
+        if self._deadline is not None and self._deadline.active():
+            self._deadline.cancel()
+        self._deadline = None
+
+    def _timed_out(self) -> None:
+        self._deadline = None
+        if self._state in (_State.SNIFFING, _State.PREAMBLE):
+            self._refuse(408, "request not complete in time")
+
+    # -- bytes in --------------------------------------------------------------------------
+
+    def dataReceived(self, data: bytes) -> None:
+        self._bytes_in += len(data)
+        state = self._state
+        if state is _State.DELEGATED:
+            assert self._delegate is not None
+            if not getattr(self.transport, "disconnecting", False):
+                self._delegate.dataReceived(data)
+        elif state is _State.CONNECTING:
+            self._early.append(data)
+        elif state is _State.SNIFFING:
+            self._sniff(data)
+        elif state is _State.PREAMBLE:
+            self._feed_parser(data)
+        # REFUSED or CLOSED: whatever else the client sends is dropped.
+
+    def readConnectionLost(self) -> None:
+        state = self._state
+        if state is _State.DELEGATED:
+            half_closeable: Any = IHalfCloseableProtocol(self._delegate, None)
+            if half_closeable is not None:
+                half_closeable.readConnectionLost()
+            elif self.transport is not None:
+                self._tr.loseConnection()
+        elif state is _State.CONNECTING:
+            self._early_eof = True
+        elif state is _State.SNIFFING:
+            self._state = _State.PREAMBLE
+            self._feed_parser(bytes(self._sniffed), eof=True)
+        elif state is _State.PREAMBLE:
+            self._feed_parser(b"", eof=True)
+
+    def writeConnectionLost(self) -> None:
+        half_closeable: Any = IHalfCloseableProtocol(self._delegate, None)
+        if half_closeable is not None:
+            half_closeable.writeConnectionLost()
+
+    def _sniff(self, data: bytes) -> None:
+        self._sniffed += data
+        head = bytes(self._sniffed[: len(_POST) + 2 * 64]).lstrip(b"\r\n")
+        undecided = len(head) < len(_POST) and _POST.startswith(head)
+        if undecided and len(self._sniffed) <= 64:
+            return
+        sniffed = bytes(self._sniffed)
+        self._sniffed = bytearray()
+        if head.startswith(_POST):
+            self._to_xmlrpc(sniffed)
+        else:
+            self._state = _State.PREAMBLE
+            self._feed_parser(sniffed)
+
+    def _feed_parser(self, data: bytes, *, eof: bool = False) -> None:
+        try:
+            if data:
+                self._parser.receive_data(data)
+            if eof:
+                self._parser.receive_data(b"")
+            event = self._parser.next_event()
+        except RemoteProtocolError as error:
+            self._refuse(error.status, error.reason)
+            return
+        if event is NEED_DATA:
+            return
+        if event is CLOSED:
+            self._state = _State.REFUSED
+            self._reason = "closed without a request"
+            if self.transport is not None:
+                self._tr.loseConnection()
+            return
+        self._cancel_deadline()
+        self._request = event
+        self._answer(event, self._parser.trailing_data())
+
+    # -- answers ---------------------------------------------------------------------------
+
+    def _refuse(self, status: int, reason: str) -> None:
+        """Write the error reply and close: some clients never look at the status."""
+        self._cancel_deadline()
+        self._status, self._reason = status, reason
+        self._state = _State.REFUSED
+        reply = error_reply(status, self._parser.http_version)
+        self._reply_bytes += len(reply)
+        if self.transport is not None:
+            self._tr.write(reply)
+            self._tr.loseConnection()
+
+    def _answer(self, request: Request, trailing: bytes) -> None:
+        factory = self.factory
+        if self._over_cap:
+            self._refuse(503, "too many connections")
+            return
+        if request.path != CONSOLE_PATH:
+            self._refuse(403, "not a console path")
+            return
+        if request.method != "CONNECT":
+            self._refuse(501, "WebSocket consoles are not implemented yet")
+            return
+        try:
+            self._auth = factory.sessions.authenticate_request(request)
+        except AuthenticationFailed as failure:
+            self._user = failure.username or "-"
+            self._refuse(401, failure.reason)
+            return
+        session = self._auth.session
+        self._user = session.username
+        try:
+            console = factory.registry.lookup(request.query)
+        except ConsoleLookupError as error:
+            self._refuse(error.status, error.reason)
+            return
+        self._console = console
+        if not factory.authorizer.may_open(session, console):
+            self._refuse(403, "not allowed to open this console")
+            return
+        if not factory.console_claimed(console):
+            self._refuse(503, "console session limit reached")
+            return
+        self._claimed = True
+        backend = console.backend
+        if backend.is_text_source:
+            hosted = factory.text_consoles.get(backend.spec)
+            if hosted is None or not hosted.available:
+                self._refuse(404, "console not available")
+                return
+            if console.protocol is ConsoleProtocol.RFB:
+                viewer = hosted.new_viewer(self._tr.getPeer())
+                self._delegate_to(viewer, trailing, lambda: getattr(viewer, "bytes_sent", 0))
+            else:
+                stream = TextStreamProtocol(hosted, self._limits.relay_high_water)
+                self._delegate_to(stream, trailing, lambda: stream.bytes_sent)
+            return
+        self._connect_backend(backend, trailing)
+
+    def _succeed(self) -> None:
+        self._status, self._reason = 200, "OK"
+        reply = ok_reply()
+        self._reply_bytes += len(reply)
+        assert self.transport is not None
+        # One write, before any console byte: clients read the reply up to the blank line.
+        self._tr.write(reply)
+
+    def _delegate_to(
+        self, protocol: Any, trailing: bytes, bytes_out: Callable[[], int]
+    ) -> None:
+        self._succeed()
+        self._state = _State.DELEGATED
+        self._delegate = protocol
+        self._bytes_out = bytes_out
+        protocol.makeConnection(self.transport)
+        if trailing and self._state is _State.DELEGATED:
+            protocol.dataReceived(trailing)
+
+    def _connect_backend(self, backend: BackendSpec, trailing: bytes) -> None:
+        assert self.transport is not None
+        self._state = _State.CONNECTING
+        if trailing:
+            self._early.append(trailing)
+        # Nothing more is read until the console's server is there to take it.
+        self._tr.pauseProducing()
+        try:
+            endpoint = self.factory.backend_endpoint(backend)
+        except Exception as error:  # a backend we cannot even describe an endpoint for
+            self._refuse(404, f"console server unreachable: {error}")
+            return
+        server_end = RelayEnd()
+        connecting = connectProtocol(endpoint, server_end)
+        self._connecting = connecting
+        connecting.addCallbacks(self._backend_connected, self._backend_failed)
+
+    def _backend_connected(self, server_end: RelayEnd) -> None:
+        self._connecting = None
+        if self._state is not _State.CONNECTING:
+            server_transport: Any = server_end.transport
+            if server_transport is not None:
+                server_transport.loseConnection()
+            return
+        early, self._early = b"".join(self._early), []
+        client_end = RelayEnd(early=early)
+        self._delegate_to(client_end, b"", lambda: server_end.bytes_read)
+        assert self.transport is not None
+        self._tr.resumeProducing()
+        client_end.join(server_end)
+        if self._early_eof:
+            client_end.readConnectionLost()
+
+    def _backend_failed(self, failure: Failure) -> None:
+        self._connecting = None
+        if self._state is not _State.CONNECTING:
+            return  # the client left first and the attempt was cancelled
+        assert self.transport is not None
+        self._tr.resumeProducing()
+        self._refuse(404, f"console server unreachable: {failure.getErrorMessage()}")
+
+    def _to_xmlrpc(self, sniffed: bytes) -> None:
+        self._kind = "xmlrpc"
+        self._cancel_deadline()
+        if self._over_cap:
+            self._state = _State.REFUSED
+            reply = error_reply(503, "1.1")
+            assert self.transport is not None
+            self._tr.write(reply)
+            self._tr.loseConnection()
+            return
+        assert self.transport is not None
+        channel = self.factory.xmlrpc_site.buildProtocol(self._tr.getPeer())
+        assert channel is not None
+        self._state = _State.DELEGATED
+        self._delegate = channel
+        channel.makeConnection(self.transport)
+        channel.dataReceived(sniffed)
+
+
+class ConsoleProxyFactory(Factory):
+    """Builds a :class:`FrontDoorProtocol` per connection and holds what they share."""
+
+    protocol = FrontDoorProtocol  # type: ignore[assignment]
+    #: One audit line per connection is enough; no "starting factory" lines.
+    noisy = False
+
+    def __init__(
+        self,
+        reactor: Any,
+        registry: Registry,
+        sessions: SessionStore,
+        *,
+        text_consoles: Mapping[str, TextConsole] | None = None,
+        authorizer: Authorizer | None = None,
+        backend_endpoint: Callable[[BackendSpec], IStreamClientEndpoint] | None = None,
+        limits: Limits | None = None,
+        max_sessions_per_console: int | None = None,
+    ) -> None:
+        """``text_consoles`` maps a text backend's spec string to the console hosting it."""
+        self.reactor = reactor
+        self.registry = registry
+        self.sessions = sessions
+        self.limits = limits if limits is not None else registry.config.limits
+        self.text_consoles: Mapping[str, TextConsole] = text_consoles or {}
+        self.authorizer: Authorizer = authorizer or AnyLoggedInUser()
+        self.backend_endpoint: Callable[[BackendSpec], IStreamClientEndpoint] = (
+            backend_endpoint or (lambda backend: default_backend_endpoint(reactor, backend))
+        )
+        self.max_sessions_per_console = max_sessions_per_console
+        self.dispatcher = XenApiDispatcher(registry, sessions, self.limits)
+        self.xmlrpc_site = _xmlrpc_site(self.dispatcher, reactor, self.limits)
+        #: Client connections open now (console and XML-RPC alike).
+        self.open_connections = 0
+        self._per_console: dict[str, int] = {}
+
+    def buildProtocol(self, addr: IAddress | None) -> FrontDoorProtocol:  # type: ignore[override]
+        return FrontDoorProtocol(self)
+
+    def connection_opened(self) -> bool:
+        """Count a new connection; False when it is beyond the connection cap."""
+        self.open_connections += 1
+        return self.open_connections <= self.limits.max_connections
+
+    def connection_closed(self) -> None:
+        self.open_connections -= 1
+
+    def console_claimed(self, console: Console) -> bool:
+        """Count a session on ``console``; False (and not counted) at its configured limit."""
+        count = self._per_console.get(console.uuid, 0)
+        limit = self.max_sessions_per_console
+        if limit is not None and count >= limit:
+            return False
+        self._per_console[console.uuid] = count + 1
+        return True
+
+    def console_released(self, console: Console) -> None:
+        count = self._per_console.get(console.uuid, 0) - 1
+        if count > 0:
+            self._per_console[console.uuid] = count
+        else:
+            self._per_console.pop(console.uuid, None)
+
+    def sessions_on(self, console: Console) -> int:
+        """How many clients are connected to ``console`` now."""
+        return self._per_console.get(console.uuid, 0)
+
+
+def _describe(address: object) -> str:
+    host = getattr(address, "host", None)
+    port = getattr(address, "port", None)
+    if host is not None:
+        return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+    name = getattr(address, "name", None)
+    return str(name or address)

@@ -1,0 +1,448 @@
+"""The consoleproxy service: builds the registry, sessions, hosted text consoles and listeners
+from a :class:`~consoleproxy.registry.Config`, and owns TLS (certificates, protocol versions).
+
+Listeners are Twisted endpoint strings. ``ssl:`` endpoints are served by wrapping the
+equivalent ``tcp:`` endpoint in TLS with options built here, so that the minimum TLS version
+is ours to choose (1.2 by default) and a missing certificate can be generated: with no
+``privateKey=`` in the endpoint and no certificate in the configuration, a self-signed one is
+made once under the state directory and reused on every later start.
+
+The ``[proxy]`` table of the configuration (all keys optional)::
+
+    listen = ["tcp:8080:interface=127.0.0.1", "ssl:8443:interface=127.0.0.1"]
+    certificate = "/etc/consoleproxy/cert.pem"   # PEM; may also hold the key
+    private_key = "/etc/consoleproxy/key.pem"
+    tls_minimum = "1.2"                           # "1.0" | "1.1" | "1.2" | "1.3"
+    max_sessions_per_console = 4                  # 503 beyond it; unlimited when absent
+    columns = 80                                  # size of hosted text consoles
+    rows = 24
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from twisted.internet import defer
+from twisted.internet.endpoints import (
+    UNIXClientEndpoint,
+    serverFromString,
+)
+from twisted.internet.ssl import CertificateOptions, TLSVersion
+from twisted.logger import Logger
+from twisted.protocols.tls import TLSMemoryBIOFactory
+
+from consoleproxy.auth import SessionStore
+from consoleproxy.protocol import ConsoleProxyFactory, TextConsole
+from consoleproxy.registry import BackendKind, BackendSpec, Config, ConfigError, Registry
+from vncterm.backends.base import ConsoleSource
+from vncterm.backends.command import CommandSource
+from vncterm.backends.ptydevice import PtyDeviceSource
+from vncterm.backends.stream import StreamSource
+from vncterm.protocol import RfbViewerFactory
+from vncterm.session import ConsoleSession
+from vncterm.terminal.emulator import TERM_NAME
+
+__all__ = [
+    "DEFAULT_LISTEN",
+    "ConsoleProxy",
+    "HostedTextConsole",
+    "ProxySettings",
+    "certificate_options",
+    "default_state_dir",
+    "ensure_certificate",
+    "parse_proxy_settings",
+    "split_tls_endpoint",
+]
+
+log = Logger()
+
+#: Listeners when neither the command line nor the configuration names any.
+DEFAULT_LISTEN: Final = ("tcp:8080:interface=127.0.0.1", "ssl:8443:interface=127.0.0.1")
+
+_TLS_VERSIONS: Final = {
+    "1.0": TLSVersion.TLSv1_0,
+    "1.1": TLSVersion.TLSv1_1,
+    "1.2": TLSVersion.TLSv1_2,
+    "1.3": TLSVersion.TLSv1_3,
+}
+# Endpoint parameters that configure TLS rather than the TCP listener under it.
+_TLS_PARAMETERS: Final = frozenset({"privateKey", "certKey"})
+_UNSUPPORTED_TLS_PARAMETERS: Final = frozenset({"extraCertChain", "sslmethod", "dhParameters"})
+
+
+@dataclass(frozen=True, slots=True)
+class ProxySettings:
+    """The ``[proxy]`` table, checked."""
+
+    listen: tuple[str, ...] = DEFAULT_LISTEN
+    certificate: str | None = None
+    private_key: str | None = None
+    tls_minimum: str = "1.2"
+    max_sessions_per_console: int | None = None
+    columns: int = 80
+    rows: int = 24
+
+
+def parse_proxy_settings(table: Mapping[str, Any]) -> ProxySettings:
+    """Check the ``[proxy]`` table; raises ConfigError naming the bad key."""
+    known = {"listen", "certificate", "private_key", "tls_minimum", "max_sessions_per_console",
+             "columns", "rows"}
+    for name in table:
+        if name not in known:
+            raise ConfigError(f"proxy.{name}", f"unknown key; expected one of "
+                              f"{', '.join(sorted(known))}")
+    values: dict[str, Any] = {}
+    if "listen" in table:
+        listen = table["listen"]
+        if not isinstance(listen, list) or not listen or not all(
+            isinstance(item, str) and item for item in listen
+        ):
+            raise ConfigError("proxy.listen", "must be a non-empty array of endpoint strings")
+        values["listen"] = tuple(listen)
+    for name in ("certificate", "private_key"):
+        if name in table:
+            if not isinstance(table[name], str) or not table[name]:
+                raise ConfigError(f"proxy.{name}", "must be a file path")
+            values[name] = table[name]
+    if "tls_minimum" in table:
+        if table["tls_minimum"] not in _TLS_VERSIONS:
+            raise ConfigError("proxy.tls_minimum", 'must be "1.0", "1.1", "1.2" or "1.3"')
+        values["tls_minimum"] = table["tls_minimum"]
+    for name, low, high in (("max_sessions_per_console", 1, 1 << 20), ("columns", 10, 500),
+                            ("rows", 2, 200)):
+        if name in table:
+            value = table[name]
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise ConfigError(f"proxy.{name}", f"must be an integer from {low} to {high}")
+            values[name] = value
+    if ("certificate" in values) != ("private_key" in values) and "certificate" not in values:
+        raise ConfigError("proxy.private_key", "needs proxy.certificate too")
+    return ProxySettings(**values)
+
+
+def default_state_dir() -> Path:
+    """Where generated state (the self-signed certificate) lives: XDG_STATE_HOME/consoleproxy."""
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(
+        os.path.expanduser("~"), ".local", "state"
+    )
+    return Path(base) / "consoleproxy"
+
+
+# -- hosted text consoles --------------------------------------------------------------------
+
+
+class HostedTextConsole(ConsoleSession):
+    """A vncterm console session that knows whether its console is connected right now."""
+
+    def __init__(self, reactor: Any, source: ConsoleSource, **kwargs: Any) -> None:
+        super().__init__(reactor, source, **kwargs)
+        self._available = False
+        self._viewers = RfbViewerFactory(self)
+
+    @property
+    def available(self) -> bool:
+        """True while the console's program runs or its device or socket is open."""
+        return self._available
+
+    def console_connected(self, description: str) -> None:
+        self._available = True
+        super().console_connected(description)
+
+    def console_disconnected(self, reason: str, *, final: bool) -> None:
+        self._available = False
+        super().console_disconnected(reason, final=final)
+
+    def new_viewer(self, addr: Any) -> Any:
+        """A new RFB server protocol for one viewer of this console."""
+        return self._viewers.buildProtocol(addr)
+
+
+def console_source(reactor: Any, backend: BackendSpec, columns: int, rows: int) -> ConsoleSource:
+    """The vncterm console source for a text backend."""
+    kind = backend.kind
+    if kind is BackendKind.COMMAND:
+        # A console program that ends is started again, as a guest reboots.
+        return CommandSource(reactor, backend.argv, columns=columns, rows=rows, term=TERM_NAME,
+                             respawn=True)
+    if kind is BackendKind.PTY:
+        return PtyDeviceSource(reactor, backend.path)
+    if kind is BackendKind.SERIAL_TCP:
+        endpoint = serverless_tcp_endpoint(reactor, backend.host, backend.port)
+        return StreamSource(reactor, endpoint, f"{backend.host}:{backend.port}")
+    if kind is BackendKind.SERIAL_UNIX:
+        return StreamSource(reactor, UNIXClientEndpoint(reactor, backend.path),
+                            os.path.basename(backend.path))
+    raise ValueError(f"{backend.spec} is not a text console source")
+
+
+def serverless_tcp_endpoint(reactor: Any, host: str, port: int) -> Any:
+    """A TCP client endpoint for ``host:port`` (IPv4, IPv6 or a name)."""
+    from consoleproxy.protocol import default_backend_endpoint
+    from consoleproxy.registry import parse_backend
+
+    bracketed = f"[{host}]" if ":" in host else host
+    return default_backend_endpoint(reactor, parse_backend(f"tcp:{bracketed}:{port}"))
+
+
+# -- TLS ---------------------------------------------------------------------------------------
+
+
+def ensure_certificate(state_dir: Path, host_address: str, host_name: str) -> tuple[Path, Path]:
+    """(certificate, key) PEM paths under ``state_dir/tls``, made once (self-signed) and reused."""
+    directory = state_dir / "tls"
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    if cert_path.is_file() and key_path.is_file():
+        return cert_path, key_path
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    key = ec.generate_private_key(ec.SECP256R1())
+    names: list[x509.GeneralName] = [
+        x509.DNSName("localhost"),
+        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+        x509.IPAddress(ipaddress.ip_address("::1")),
+    ]
+    try:
+        address = ipaddress.ip_address(host_address)
+    except ValueError:
+        names.append(x509.DNSName(host_address))
+    else:
+        if x509.IPAddress(address) not in names:
+            names.append(x509.IPAddress(address))
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host_name[:64] or "consoleproxy")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=3650))
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    # Written under temporary names and renamed, so a crash never leaves half a key pair.
+    for path, data, mode in ((key_path, key_pem, 0o600),
+                             (cert_path, certificate.public_bytes(serialization.Encoding.PEM),
+                              0o644)):
+        temporary = path.with_suffix(".tmp")
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+        os.replace(temporary, path)
+    log.info("generated a self-signed TLS certificate in {path}", path=str(cert_path))
+    return cert_path, key_path
+
+
+def certificate_options(cert_path: str | Path, key_path: str | Path | None,
+                        minimum: str = "1.2") -> CertificateOptions:
+    """TLS server options from PEM files; versions below ``minimum`` are refused.
+
+    The certificate file may hold a chain (leaf first) and, when ``key_path`` is None, the key.
+    """
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    cert_pem = Path(cert_path).read_bytes()
+    key_pem = Path(key_path).read_bytes() if key_path is not None else cert_pem
+    key_block = _PEM_KEY.search(key_pem)
+    if key_block is None:
+        raise ValueError(f"no PEM private key in {key_path or cert_path}")
+    chain = x509.load_pem_x509_certificates(cert_pem)
+    options: dict[str, Any] = {
+        "privateKey": load_pem_private_key(key_block.group(0), password=None),
+        "certificate": chain[0],
+        "extraCertChain": chain[1:],
+    }
+    version = _TLS_VERSIONS[minimum]
+    if version in (TLSVersion.TLSv1_0, TLSVersion.TLSv1_1):
+        options["insecurelyLowerMinimumTo"] = version
+    else:
+        options["raiseMinimumTo"] = version
+    return CertificateOptions(**options)
+
+
+_PEM_KEY: Final = re.compile(
+    rb"-----BEGIN ([A-Z ]*)PRIVATE KEY-----.+?-----END \1PRIVATE KEY-----", re.DOTALL
+)
+
+
+def _split_unescaped(text: str) -> list[str]:
+    # Endpoint strings separate fields with ':' and escape a literal ':' as '\:'.
+    fields, current, escaped = [], [], False
+    for char in text:
+        if escaped:
+            current.append("\\" + char)
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == ":":
+            fields.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    fields.append("".join(current))
+    return fields
+
+
+def _unescape(text: str) -> str:
+    out, escaped = [], False
+    for char in text:
+        if escaped or char != "\\":
+            out.append(char)
+            escaped = False
+        else:
+            escaped = True
+    return "".join(out)
+
+
+def split_tls_endpoint(description: str) -> tuple[str, dict[str, str]] | None:
+    """For an ``ssl:`` endpoint string, the ``tcp:`` string under it and its TLS parameters.
+
+    Returns None for any other endpoint. Raises ValueError for TLS parameters we do not
+    support (use the configuration instead).
+    """
+    fields = _split_unescaped(description)
+    if fields[0] != "ssl":
+        return None
+    kept, tls = ["tcp"], {}
+    for field in fields[1:]:
+        name, equals, value = field.partition("=")
+        if equals and name in _TLS_PARAMETERS:
+            tls[name] = _unescape(value)
+        elif equals and name in _UNSUPPORTED_TLS_PARAMETERS:
+            raise ValueError(f"{name}= is not supported in ssl: endpoints here")
+        else:
+            kept.append(field)
+    return ":".join(kept), tls
+
+
+# -- the service ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Listening:
+    """One open listener: the endpoint string it came from, TLS or not, and its address."""
+
+    description: str
+    tls: bool
+    host: str
+    port: int | None
+    port_object: Any
+
+
+class ConsoleProxy:
+    """Everything one consoleproxy process serves."""
+
+    def __init__(
+        self,
+        reactor: Any,
+        config: Config,
+        *,
+        state_dir: Path | None = None,
+        settings: ProxySettings | None = None,
+    ) -> None:
+        self.reactor = reactor
+        self.config = config
+        self.settings = settings or parse_proxy_settings(config.proxy)
+        self.state_dir = state_dir or default_state_dir()
+        self.registry = Registry(config)
+        self.sessions = SessionStore(config.limits, reactor.seconds, users=config.users)
+        self.text_consoles: dict[str, HostedTextConsole] = {}
+        for console in config.consoles:
+            backend = console.backend
+            if backend.is_text_source and backend.spec not in self.text_consoles:
+                source = console_source(reactor, backend, self.settings.columns,
+                                        self.settings.rows)
+                vm = self.registry.vm_by_uuid(console.vm_uuid)
+                name = vm.name_label if vm is not None else backend.spec
+                self.text_consoles[backend.spec] = HostedTextConsole(
+                    reactor, source, columns=self.settings.columns, rows=self.settings.rows,
+                    name=name, stay=True,
+                )
+        consoles: dict[str, TextConsole] = dict(self.text_consoles)
+        self.factory = ConsoleProxyFactory(
+            reactor,
+            self.registry,
+            self.sessions,
+            text_consoles=consoles,
+            limits=config.limits,
+            max_sessions_per_console=self.settings.max_sessions_per_console,
+        )
+        self.listening: list[Listening] = []
+
+    def start_consoles(self) -> None:
+        """Start every hosted text console, so output is consumed with nobody watching."""
+        for console in self.text_consoles.values():
+            console.start()
+
+    def tls_options(self) -> CertificateOptions:
+        """TLS options from the configured certificate, or a generated self-signed one."""
+        settings = self.settings
+        if settings.certificate is not None:
+            return certificate_options(settings.certificate, settings.private_key,
+                                       settings.tls_minimum)
+        cert, key = ensure_certificate(self.state_dir, self.config.host.address,
+                                       self.config.host.name_label)
+        return certificate_options(cert, key, settings.tls_minimum)
+
+    @defer.inlineCallbacks
+    def listen(self, descriptions: Sequence[str] | None = None) -> Any:
+        """Open every listener (the settings' when ``descriptions`` is None); all or none."""
+        opened: list[Listening] = []
+        try:
+            for description in descriptions or self.settings.listen:
+                split = split_tls_endpoint(description)
+                factory: Any = self.factory
+                if split is not None:
+                    tcp_description, parameters = split
+                    if "privateKey" in parameters:
+                        options = certificate_options(
+                            parameters.get("certKey", parameters["privateKey"]),
+                            parameters["privateKey"], self.settings.tls_minimum)
+                    else:
+                        options = self.tls_options()
+                    factory = TLSMemoryBIOFactory(options, False, self.factory)
+                    factory.noisy = False
+                    endpoint = serverFromString(self.reactor, tcp_description)
+                else:
+                    endpoint = serverFromString(self.reactor, description)
+                port = yield endpoint.listen(factory)
+                address = port.getHost()
+                opened.append(Listening(
+                    description, split is not None, str(getattr(address, "host", "")
+                                                        or getattr(address, "name", "")),
+                    getattr(address, "port", None), port,
+                ))
+        except BaseException:
+            for listening in opened:
+                yield listening.port_object.stopListening()
+            raise
+        self.listening.extend(opened)
+        return opened
+
+    @defer.inlineCallbacks
+    def stop(self) -> Any:
+        """Stop listening and stop every hosted console."""
+        listening, self.listening = self.listening, []
+        for item in listening:
+            yield item.port_object.stopListening()
+        for console in self.text_consoles.values():
+            console.stop()

@@ -1,0 +1,95 @@
+"""The service's pieces: [proxy] settings, TLS endpoints and certificates, console-list."""
+
+from __future__ import annotations
+
+import ssl
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from OpenSSL import SSL
+from twisted.internet.testing import MemoryReactorClock
+
+from consoleproxy.cli import demo_config_text, format_console_list
+from consoleproxy.registry import ConfigError, Registry, parse_config
+from consoleproxy.service import (
+    ConsoleProxy,
+    certificate_options,
+    ensure_certificate,
+    parse_proxy_settings,
+    split_tls_endpoint,
+)
+from tests.proxy.helpers import CONFIG_TEXT, RFB_RELAY, TEXT_BACKEND
+
+
+def test_proxy_settings_are_checked_by_name() -> None:
+    """Known [proxy] keys are read; an unknown or ill-typed one is an error naming it."""
+    settings = parse_proxy_settings({"listen": ["tcp:1"], "max_sessions_per_console": 2,
+                                     "tls_minimum": "1.3"})
+    assert settings.listen == ("tcp:1",)
+    assert settings.max_sessions_per_console == 2
+    with pytest.raises(ConfigError, match=r"proxy\.listne"):
+        parse_proxy_settings({"listne": ["tcp:1"]})
+    with pytest.raises(ConfigError, match=r"proxy\.tls_minimum"):
+        parse_proxy_settings({"tls_minimum": "1.4"})
+
+
+def test_ssl_endpoints_split_into_tcp_and_tls_parameters() -> None:
+    """ssl: endpoints become tcp: ones plus their key and certificate; others are left alone."""
+    assert split_tls_endpoint("tcp:80") is None
+    assert split_tls_endpoint("ssl:443:interface=127.0.0.1:privateKey=/k\\:x.pem") == (
+        "tcp:443:interface=127.0.0.1", {"privateKey": "/k:x.pem"})
+    assert split_tls_endpoint("ssl:0") == ("tcp:0", {})
+    with pytest.raises(ValueError, match="sslmethod"):
+        split_tls_endpoint("ssl:443:sslmethod=TLSv1_METHOD")
+
+
+def test_self_signed_certificate_is_made_once_and_reused(tmp_path: Path) -> None:
+    """A missing certificate is generated with the host's address and then kept."""
+    cert, key = ensure_certificate(tmp_path, "192.0.2.7", "xenhost1")
+    assert key.stat().st_mode & 0o077 == 0
+    first = cert.read_bytes()
+    names = x509.load_pem_x509_certificate(first).extensions.get_extension_for_class(
+        x509.SubjectAlternativeName).value
+    assert "192.0.2.7" in {str(ip) for ip in names.get_values_for_type(x509.IPAddress)}
+    assert ensure_certificate(tmp_path, "192.0.2.7", "xenhost1") == (cert, key)
+    assert cert.read_bytes() == first
+
+
+def test_tls_1_2_is_the_default_minimum(tmp_path: Path) -> None:
+    """The TLS options refuse TLS 1.1 unless an older minimum is configured."""
+    cert, key = ensure_certificate(tmp_path, "127.0.0.1", "h")
+    strict = certificate_options(cert, key).getContext()
+    relaxed = certificate_options(cert, key, "1.0").getContext()
+    assert strict.set_options(0) & SSL.OP_NO_TLSv1_1
+    assert not relaxed.set_options(0) & SSL.OP_NO_TLSv1_1
+    assert ssl.HAS_TLSv1_2
+
+
+def test_service_hosts_one_session_per_text_backend(tmp_path: Path) -> None:
+    """An rfb and a vt100 console over the same text backend share one hosted session."""
+    proxy = ConsoleProxy(MemoryReactorClock(), parse_config(CONFIG_TEXT), state_dir=tmp_path)
+    assert list(proxy.text_consoles) == [TEXT_BACKEND]
+    assert proxy.factory.text_consoles[TEXT_BACKEND] is proxy.text_consoles[TEXT_BACKEND]
+
+
+def test_console_list_prints_what_xe_prints() -> None:
+    """console-list shows uuid, vm-uuid, vm-name-label, protocol and location per console."""
+    registry = Registry(parse_config(CONFIG_TEXT))
+    text = format_console_list(registry, vm_uuid="44444444-4444-4444-8444-444444444444")
+    assert text == (
+        f"uuid ( RO)             : {RFB_RELAY}\n"
+        "    vm-uuid ( RO)      : 44444444-4444-4444-8444-444444444444\n"
+        "    vm-name-label ( RO): hvm\n"
+        "    protocol ( RO)     : RFB\n"
+        f"    location ( RO)     : https://127.0.0.1/console?ref=OpaqueRef:{RFB_RELAY}\n\n"
+    )
+
+
+def test_demo_configuration_is_valid_and_runs_this_python() -> None:
+    """The embedded demo loads and its console command is this interpreter."""
+    import sys
+
+    config = parse_config(demo_config_text())
+    assert [vm.name_label for vm in config.vms] == ["demo"]
+    assert {console.backend.argv[0] for console in config.consoles} == {sys.executable}
