@@ -31,6 +31,8 @@ import pyte
 from pyte import charsets, graphics, modes
 from pyte.screens import Char, StaticDefaultDict
 
+from vncterm.terminal.scrollback import DEFAULT_SCROLLBACK_LINES, Scrollback, compact
+
 __all__ = [
     "ANSWERBACK_PRIMARY_DA",
     "ANSWERBACK_SECONDARY_DA",
@@ -114,6 +116,7 @@ class _Screen(pyte.Screen):
         self.application_keypad = False
         self.pending_scroll: tuple[int, int, int] | None = None
         self.main_buffer: dict[int, StaticDefaultDict[int, Char]] | None = None
+        self.scrollback: Scrollback | None = None
         self.last_char = " "
         # What _Stream saw of the CSI being parsed: private marker, intermediates and which
         # parameter separators were colons (sub-parameters, ITU T.416 / xterm SGR 38:2::r:g:b).
@@ -129,6 +132,12 @@ class _Screen(pyte.Screen):
         """Move region rows up by ``count`` (new blank rows at the bottom) and record damage."""
         count = min(count, bottom - top + 1)
         buffer = self.buffer
+        scrollback = self.scrollback
+        if top == 0 and scrollback is not None and self.main_buffer is None:
+            # Lines leaving the top of the main screen go to the scrollback, as in xterm.
+            columns = self.columns
+            for y in range(count):
+                scrollback.append(compact(buffer.get(y), columns))
         for y in range(top, bottom + 1):
             source = y + count
             line = buffer.pop(source, None) if source <= bottom else None
@@ -695,11 +704,16 @@ class _Stream(pyte.ByteStream):
 class Terminal:
     """A screen of ``cols`` x ``rows`` cells fed with console output (UTF-8 bytes)."""
 
-    def __init__(self, cols: int = 80, rows: int = 24) -> None:
+    def __init__(
+        self, cols: int = 80, rows: int = 24, *, scrollback_lines: int = DEFAULT_SCROLLBACK_LINES
+    ) -> None:
         if cols < 1 or rows < 1:
             raise ValueError(f"terminal size must be positive, not {cols}x{rows}")
         self._screen = _Screen(cols, rows)
         self._stream = _Stream(self._screen)
+        #: Lines that scrolled off the top of the main screen, oldest first.
+        self.scrollback = Scrollback(scrollback_lines)
+        self._screen.scrollback = self.scrollback
 
     # -- input -----------------------------------------------------------------------------
 
@@ -797,6 +811,10 @@ class Terminal:
     def lines(self) -> list[list[Char]]:
         """Every row's cells, top to bottom."""
         return [self.row(y) for y in range(self._screen.lines)]
+
+    def scrollback_text(self) -> list[str]:
+        """The scrollback as text lines, oldest first (the screen itself not included)."""
+        return self.scrollback.text()
 
     def text(self) -> list[str]:
         """The screen as one string per row (wide characters once, no trailing-space trim)."""

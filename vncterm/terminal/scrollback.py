@@ -1,0 +1,136 @@
+"""Scrollback: lines that scrolled off the top of the main screen, kept compactly.
+
+pyte's HistoryScreen keeps every cell as its own object and is slow; here a line is stored as
+its text plus runs of identical attributes (a typical console line has one to three runs), so
+10,000 lines of 80 columns cost about a megabyte rather than a hundred.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+from pyte.screens import Char
+
+#: Lines kept by default (issue: "at least 10,000 lines by default").
+DEFAULT_SCROLLBACK_LINES = 10_000
+
+#: Attributes of a cell without its character: Char's fields after `data`.
+Attributes = tuple[object, ...]
+
+_DEFAULT_ATTRIBUTES: Attributes = tuple(Char(" "))[1:]
+
+
+@dataclass(frozen=True, slots=True)
+class CompactLine:
+    """One line: its text (one character per column, padded) and attribute runs."""
+
+    text: str
+    #: ``(start column, attributes)`` pairs in column order; the first starts at 0.
+    runs: tuple[tuple[int, Attributes], ...]
+    #: Cells holding more than one code point (a base and combining marks), by column.
+    clusters: tuple[tuple[int, str], ...] = ()
+
+    def cells(self, columns: int) -> list[Char]:
+        """The line as `columns` cells (cut or padded with default blanks)."""
+        text = self.text[:columns].ljust(columns)
+        cells: list[Char] = []
+        runs = self.runs
+        for index, (start, attributes) in enumerate(runs):
+            if start >= columns:
+                break
+            end = runs[index + 1][0] if index + 1 < len(runs) else columns
+            end = min(end, columns)
+            cells.extend(Char(ch, *attributes) for ch in text[start:end])  # type: ignore[arg-type]
+        if len(cells) < columns:
+            cells.extend(Char(ch) for ch in text[len(cells) : columns])
+        for x, cell in enumerate(cells):
+            if cell.data == _WIDE_TAIL:
+                cells[x] = cell._replace(data="")
+        for x, cluster in self.clusters:
+            if x < columns:
+                cells[x] = cells[x]._replace(data=cluster)
+        return cells
+
+
+#: Stands for the empty right half of a wide character, so the text has one code point per column.
+_WIDE_TAIL = "\0"
+
+EMPTY_LINE = CompactLine("", ((0, _DEFAULT_ATTRIBUTES),))
+
+
+def compact(line: Mapping[int, Char] | None, columns: int) -> CompactLine:
+    """Pack a pyte buffer line (a sparse column -> Char mapping); cost grows with the cells
+    actually drawn, not with the width, since this runs for every line of a flood."""
+    if not line:
+        return EMPTY_LINE
+    chars: list[str] = []
+    clusters: list[tuple[int, str]] = []
+    runs: list[tuple[int, Attributes]] = [(0, _DEFAULT_ATTRIBUTES)]
+    current = _DEFAULT_ATTRIBUTES
+    length = 0  # columns emitted so far
+    for x in sorted(line):
+        if x >= columns:
+            break
+        if x > length:
+            # A gap of never-drawn (default) cells.
+            if current != _DEFAULT_ATTRIBUTES:
+                runs.append((length, _DEFAULT_ATTRIBUTES))
+                current = _DEFAULT_ATTRIBUTES
+            chars.append(" " * (x - length))
+            length = x
+        cell = line[x]
+        attributes = cell[1:]
+        if attributes != current:
+            if runs[-1][0] == x:
+                runs[-1] = (x, attributes)
+            else:
+                runs.append((x, attributes))
+            current = attributes
+        data = cell.data
+        if len(data) != 1:
+            if data:
+                clusters.append((x, data))
+                data = data[0]
+            else:
+                data = _WIDE_TAIL
+        chars.append(data)
+        length += 1
+    text = "".join(chars)
+    if len(runs) == 1 and runs[0][1] == _DEFAULT_ATTRIBUTES:
+        text = text.rstrip(" ")  # default blanks are what padding restores
+    elif current != _DEFAULT_ATTRIBUTES and len(text) < columns:
+        runs.append((len(text), _DEFAULT_ATTRIBUTES))
+    return CompactLine(text, tuple(runs), tuple(clusters))
+
+
+class Scrollback:
+    """A bounded list of lines, oldest first; the oldest are dropped past `capacity`."""
+
+    def __init__(self, capacity: int = DEFAULT_SCROLLBACK_LINES) -> None:
+        if capacity < 0:
+            raise ValueError("scrollback capacity must not be negative")
+        self.capacity = capacity
+        self._lines: deque[CompactLine] = deque(maxlen=capacity or None)
+        #: Lines ever added: lets a viewer keep its place while new lines arrive.
+        self.total = 0
+
+    def __len__(self) -> int:
+        return len(self._lines)
+
+    def __iter__(self) -> Iterator[CompactLine]:
+        return iter(self._lines)
+
+    def append(self, line: CompactLine) -> None:
+        if self.capacity:
+            self._lines.append(line)
+            self.total += 1
+
+    def line(self, back: int) -> CompactLine:
+        """The line `back` lines above the screen (1 is the most recent)."""
+        return self._lines[-back]
+
+    def text(self) -> list[str]:
+        """Every stored line as text, oldest first, trailing spaces removed."""
+        return [line.text.replace(_WIDE_TAIL, "").rstrip() for line in self._lines]
