@@ -15,7 +15,8 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from vncterm.render.framebuffer import CELL_HEIGHT, CELL_WIDTH
+from vncterm.pointer import Drag, MiddleClick, PointerAction, PointerTracker, Press, Release, Wheel
+from vncterm.render.framebuffer import CELL_HEIGHT, CELL_WIDTH, Renderer
 from vncterm.rfb.errors import RemoteProtocolError
 from vncterm.rfb.messages import (
     ClientCutText,
@@ -28,8 +29,9 @@ from vncterm.rfb.messages import (
 )
 from vncterm.rfb.server import CLOSED, NEED_DATA, RfbServer, ServerConfig
 from vncterm.session import ConsoleSession
-from vncterm.terminal.keymap import Keyboard
-from vncterm.updates import ViewerUpdates
+from vncterm.terminal.keymap import Keyboard, Keysym
+from vncterm.updates import CellRect, CellScroll, ViewerUpdates
+from vncterm.view import WHEEL_LINES, Position, ViewerView
 
 log = Logger()
 
@@ -53,6 +55,12 @@ class RfbViewerProtocol(Protocol):
             session.terminal.cols, session.terminal.rows, CELL_WIDTH, CELL_HEIGHT
         )
         self.keyboard = Keyboard()
+        self.pointer = PointerTracker(CELL_WIDTH, CELL_HEIGHT)
+        self.view = ViewerView(session.terminal)
+        self._view_renderer: Renderer | None = None
+        self._drag_anchor: Position | None = None
+        #: The text this viewer last selected (what a middle click pastes).
+        self.copied = ""
         self._attached = False
         self._paused = False
         self._handshake_timer: Any = None
@@ -152,20 +160,15 @@ class RfbViewerProtocol(Protocol):
     def _handle(self, event: object) -> bool:
         session = self.session
         if isinstance(event, KeyEvent):
-            session.type_keys(
-                self.keyboard.key_event(
-                    event.down,
-                    event.keysym,
-                    application_cursor=session.terminal.application_cursor_keys,
-                    application_keypad=session.terminal.application_keypad,
-                )
-            )
+            self._key(event)
         elif isinstance(event, FramebufferUpdateRequest):
             self.updates.request(event.incremental, event.x, event.y, event.width, event.height)
             session.frame_wanted(now=not event.incremental)
             self._flush()
         elif isinstance(event, PointerEvent):
-            pass  # mouse reporting and selection come with the scrollback work
+            now = session.reactor.seconds()
+            for action in self.pointer.event(event.button_mask, event.x, event.y, now):
+                self._pointer(action)
         elif isinstance(event, SetEncodings):
             self.updates.set_encodings(event.encodings)
         elif isinstance(event, SetPixelFormat):
@@ -173,9 +176,9 @@ class RfbViewerProtocol(Protocol):
                 self.server.send_colour_map()
             self.updates.damage_all()
         elif isinstance(event, ClientCutText):
-            # Pasted text is typed; newlines become carriage returns as on a real keyboard.
-            text = event.text.replace(b"\r\n", b"\r").replace(b"\n", b"\r")
-            session.type_keys(text.decode("latin-1").encode("utf-8"))
+            # ClientCutText is Latin-1 (RFC 6143 7.5.6); it is typed into the console, paced.
+            self._back_to_live()
+            session.paste(event.text.decode("latin-1"))
         elif isinstance(event, ClientInitialised):
             if self._handshake_timer is not None and self._handshake_timer.active():
                 self._handshake_timer.cancel()
@@ -198,7 +201,8 @@ class RfbViewerProtocol(Protocol):
     def _flush(self) -> None:
         if self._paused or self._closing or not self._attached:
             return
-        rects = self.updates.take_update(self.session.renderer.pixels, self.server.pixel_format)
+        renderer = self._view_renderer or self.session.renderer
+        rects = self.updates.take_update(renderer.pixels, self.server.pixel_format)
         if rects is None:
             return
         self.server.send_framebuffer_update(rects)
@@ -206,8 +210,99 @@ class RfbViewerProtocol(Protocol):
 
     # -- Viewer (called by the session) ------------------------------------------------------
 
-    def screen_changed(self) -> None:
+    def screen_changed(self, scroll: CellScroll | None, rects: list[CellRect]) -> None:
+        if self.view.private:
+            self._render_view()
+        else:
+            if scroll is not None:
+                self.updates.scroll(scroll)
+            for rect in rects:
+                self.updates.damage_cells(rect)
         self._flush()
+
+    # -- this viewer's own view: scrollback position and selection ----------------------------
+
+    def _render_view(self) -> None:
+        """Bring the private framebuffer up to date and record what changed in it."""
+        if self._view_renderer is None:
+            self._view_renderer = Renderer(self.view)  # type: ignore[arg-type]
+        for x, y, w, h in self._view_renderer.render().rects:
+            self.updates.damage_cells(
+                CellRect(x // CELL_WIDTH, y // CELL_HEIGHT, w // CELL_WIDTH, h // CELL_HEIGHT)
+            )
+
+    def _view_changed(self) -> None:
+        """The view scrolled or the selection changed: redraw it (or go back to shared)."""
+        if self.view.private:
+            self._render_view()
+        elif self._view_renderer is not None:
+            self._view_renderer = None
+            self.updates.damage_all()
+        self._flush()
+
+    def _back_to_live(self) -> None:
+        if self.view.to_live() | self.view.clear_selection():
+            self._view_changed()
+
+    def _key(self, event: KeyEvent) -> None:
+        session = self.session
+        if (
+            event.down
+            and self.keyboard.shift
+            and event.keysym in (Keysym.Page_Up, Keysym.Page_Down)
+            and not session.terminal.alternate_screen
+        ):
+            # Shift+Page Up/Down scroll this viewer's history, as in xterm; not sent on.
+            page = max(1, session.terminal.rows - 1)
+            if self.view.scroll(page if event.keysym == Keysym.Page_Up else -page):
+                self._view_changed()
+            return
+        data = self.keyboard.key_event(
+            event.down,
+            event.keysym,
+            application_cursor=session.terminal.application_cursor_keys,
+            application_keypad=session.terminal.application_keypad,
+        )
+        if data:
+            self._back_to_live()
+            session.type_keys(data)
+
+    def _pointer(self, action: PointerAction) -> None:
+        view = self.view
+        terminal = self.session.terminal
+        if isinstance(action, Wheel):
+            if terminal.alternate_screen:
+                # Full-screen programs (less, vim) get arrow keys, as xterm's alternateScroll.
+                key = Keysym.Up if action.notches > 0 else Keysym.Down
+                arrow = self.keyboard.key_event(
+                    True, key, application_cursor=terminal.application_cursor_keys
+                )
+                self.session.type_keys(arrow * WHEEL_LINES)
+            elif view.scroll(action.notches * WHEEL_LINES):
+                self._view_changed()
+        elif isinstance(action, Press):
+            at = view.position(action.column, action.row)
+            self._drag_anchor = at
+            if action.clicks == 2:
+                view.select_word(at)
+            elif action.clicks == 3:
+                view.select_line(at)
+            elif not view.clear_selection():
+                return
+            self._view_changed()
+        elif isinstance(action, Drag):
+            if self._drag_anchor is not None:
+                view.select(self._drag_anchor, view.position(action.column, action.row))
+                self._view_changed()
+        elif isinstance(action, Release):
+            self._drag_anchor = None
+            text = view.selected_text()
+            if text:
+                self.copied = text
+                self.server.send_server_cut_text(text.encode("latin-1", "replace"))
+                self._write_out()
+        elif isinstance(action, MiddleClick) and self.copied:
+            self.session.paste(self.copied)
 
     def bell(self) -> None:
         now = self.session.reactor.seconds()

@@ -24,6 +24,12 @@ from vncterm.updates import CellRect, CellScroll
 
 log = Logger()
 
+#: Seconds between two slices of a paste.
+PASTE_INTERVAL = 0.01
+
+#: Bytes per second a paste is typed at when the source does not say (a pty takes this easily).
+DEFAULT_PASTE_RATE = 256 * 1024
+
 #: Fewest seconds between two renders while the console keeps changing (a 50 fps ceiling).
 MIN_FRAME_INTERVAL = 0.02
 
@@ -31,8 +37,8 @@ MIN_FRAME_INTERVAL = 0.02
 class Viewer(Protocol):
     """What the session needs of one attached viewer (the RFB adapter implements it)."""
 
-    def screen_changed(self) -> None:
-        """New damage was recorded in the viewer's update state: send if a request waits."""
+    def screen_changed(self, scroll: CellScroll | None, rects: list[CellRect]) -> None:
+        """The shared screen changed (scroll first, then rects): record it, send if asked."""
 
     def bell(self) -> None:
         """The console rang the bell."""
@@ -67,8 +73,9 @@ class ConsoleSession:
         self.source = source
         self.limits = limits
         self.terminal = Terminal(columns, rows)
-        self.renderer = Renderer(self.terminal)
-        self.renderer.render()  # the initial full-screen damage: new viewers start fully damaged
+        # The framebuffer exists only while someone watches: an idle console costs its
+        # terminal, not 640x384 pixels.
+        self._renderer: Renderer | None = None
         self.name = name or source.description
         self.stay = stay
         self._timer = timer
@@ -85,8 +92,19 @@ class ConsoleSession:
         #: Called once when the session is over (console gone for good and nobody watching).
         self.on_finished: Callable[[], None] | None = None
         self.bytes_in = 0
+        self._paste_queue: deque[bytes] = deque()
+        self._paste_pending = 0
+        self._paste_call: Any = None
         #: Callbacks receiving the console's raw output (a vt100 console relayed as bytes).
         self.raw_listeners: list[Callable[[bytes], None]] = []
+
+    @property
+    def renderer(self) -> Renderer:
+        """The shared framebuffer, created (fully drawn) on first use."""
+        if self._renderer is None:
+            self._renderer = Renderer(self.terminal)
+            self._renderer.render()
+        return self._renderer
 
     @property
     def width(self) -> int:
@@ -101,7 +119,7 @@ class ConsoleSession:
 
     def stop(self) -> None:
         self.source.stop()
-        for call in (self._feed_call, self._render_call):
+        for call in (self._feed_call, self._render_call, self._paste_call):
             if call is not None and call.active():
                 call.cancel()
         for viewer in list(self.viewers):
@@ -182,11 +200,11 @@ class ConsoleSession:
 
     def render(self) -> None:
         """Bring the framebuffer up to date and hand the damage to every viewer."""
-        if not self._changed:
+        if not self._changed or self._renderer is None:
             return
         self._changed = False
         self._last_render = self.reactor.seconds()
-        damage = self.renderer.render()
+        damage = self._renderer.render()
         scroll = damage.scroll
         cell_scroll = None
         if scroll is not None:
@@ -197,15 +215,9 @@ class ConsoleSession:
             CellRect(x // CELL_WIDTH, y // CELL_HEIGHT, -(-w // CELL_WIDTH), -(-h // CELL_HEIGHT))
             for (x, y, w, h) in damage.rects
         ]
-        for viewer in self.viewers:
-            updates = viewer.updates
-            if cell_scroll is not None:
-                updates.scroll(cell_scroll)
-            for rect in cell_rects:
-                updates.damage_cells(rect)
         title = self.terminal.title
-        for viewer in self.viewers:
-            viewer.screen_changed()
+        for viewer in list(self.viewers):
+            viewer.screen_changed(cell_scroll, cell_rects)
             if title:
                 viewer.desktop_name_changed(title)
 
@@ -229,6 +241,7 @@ class ConsoleSession:
         if len(self.viewers) >= self.limits.max_viewers:
             return False
         # A new viewer starts from the rendered state: make sure it is current.
+        self.renderer  # noqa: B018 (creates it when this is the first viewer)
         self.render()
         self.viewers.append(viewer)
         return True
@@ -236,6 +249,8 @@ class ConsoleSession:
     def detach(self, viewer: Viewer) -> None:
         if viewer in self.viewers:
             self.viewers.remove(viewer)
+        if not self.viewers:
+            self._renderer = None
         self._maybe_finish()
 
     def _maybe_finish(self) -> None:
@@ -248,3 +263,39 @@ class ConsoleSession:
         """Keystrokes from a viewer go straight to the console, ahead of any rendering work."""
         if data:
             self.source.write(data)
+
+    # -- paste -------------------------------------------------------------------------------
+
+    def paste(self, text: str) -> bool:
+        """Type `text` into the console, paced for the source (a serial line must drop
+        nothing); False when too much is already waiting."""
+        data = text.replace("\r\n", "\r").replace("\n", "\r").encode("utf-8")
+        if self.terminal.bracketed_paste:
+            # The application asked to tell pastes from typing; strip markers hidden inside.
+            data = data.replace(b"\x1b[201~", b"")
+            data = b"\x1b[200~" + data + b"\x1b[201~"
+        if self._paste_pending + len(data) > self.limits.max_client_cut_text:
+            log.warn("paste of {size} bytes dropped: {pending} bytes still being typed",
+                     size=len(data), pending=self._paste_pending)
+            return False
+        self._paste_queue.append(data)
+        self._paste_pending += len(data)
+        if self._paste_call is None:
+            self._pump_paste()
+        return True
+
+    def _pump_paste(self) -> None:
+        self._paste_call = None
+        rate = getattr(self.source, "paste_bytes_per_second", DEFAULT_PASTE_RATE)
+        chunk = max(1, int(rate * PASTE_INTERVAL))
+        out = bytearray()
+        while self._paste_queue and len(out) < chunk:
+            head = self._paste_queue.popleft()
+            take = chunk - len(out)
+            out += head[:take]
+            if len(head) > take:
+                self._paste_queue.appendleft(head[take:])
+        self._paste_pending -= len(out)
+        self.source.write(bytes(out))
+        if self._paste_queue:
+            self._paste_call = self.reactor.callLater(PASTE_INTERVAL, self._pump_paste)

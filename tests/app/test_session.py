@@ -275,3 +275,137 @@ def test_colour_map_viewer_gets_the_map_and_8bpp_pixels(session: ConsoleSession)
     x, y, w, h, encoding = struct.unpack_from("!HHHHi", data, 4)
     assert (rects, x, y, w, h, encoding) == (1, 0, 0, WIDTH, HEIGHT, 0)
     assert len(data) == 4 + 12 + WIDTH * HEIGHT
+
+
+class Screen:
+    """A viewer-side picture rebuilt from Raw/CopyRect updates (native 32 bpp format)."""
+
+    def __init__(self) -> None:
+        import numpy as np
+
+        self.pixels = np.zeros((HEIGHT, WIDTH, 3), dtype=np.uint8)
+
+    def apply(self, data: bytes) -> None:
+        import numpy as np
+
+        offset = 0
+        while offset < len(data):
+            kind = data[offset]
+            if kind in (2,):
+                offset += 1
+                continue
+            if kind == 3:  # ServerCutText
+                (length,) = struct.unpack_from("!I", data, offset + 4)
+                offset += 8 + length
+                continue
+            assert kind == 0
+            (count,) = struct.unpack_from("!H", data, offset + 2)
+            offset += 4
+            for _ in range(count):
+                x, y, w, h, encoding = struct.unpack_from("!HHHHi", data, offset)
+                offset += 12
+                if encoding == 1:
+                    sx, sy = struct.unpack_from("!HH", data, offset)
+                    offset += 4
+                    self.pixels[y : y + h, x : x + w] = self.pixels[sy : sy + h, sx : sx + w].copy()
+                else:
+                    raw = np.frombuffer(data, np.uint8, w * h * 4, offset).reshape(h, w, 4)
+                    self.pixels[y : y + h, x : x + w] = raw[:, :, 2::-1]
+                    offset += w * h * 4
+
+    def text(self) -> list[str]:
+        from PIL import Image
+
+        from tests.e2e.screentext import screen_text
+
+        return screen_text(Image.fromarray(self.pixels)).split("\n")
+
+
+def key(protocol: RfbViewerProtocol, keysym: int, down: bool = True) -> None:
+    protocol.dataReceived(struct.pack("!BBxxI", 4, int(down), keysym))
+
+
+def pointer(protocol: RfbViewerProtocol, mask: int, x: int, y: int) -> None:
+    protocol.dataReceived(struct.pack("!BBHH", 5, mask, x, y))
+
+
+def test_scrollback_is_per_viewer(session: ConsoleSession, clock: MemoryReactorClock) -> None:
+    """Shift+Page Up shows history to that viewer only; typing brings it back to live."""
+    output(session, clock, b"".join(b"line %d\r\n" % i for i in range(60)))
+    reader, reader_wire = connect(session)
+    other, other_wire = connect(session)
+    reader_screen = Screen()
+    for protocol in (reader, other):
+        request(protocol, incremental=False)
+        request(protocol, incremental=True)
+    reader_screen.apply(reader_wire.value())
+    assert reader_screen.text()[0] == "line 37"
+    reader_wire.clear()
+    other_wire.clear()
+    key(reader, 0xFFE1)  # Shift_L
+    key(reader, 0xFF55)  # Page_Up
+    key(reader, 0xFF55, down=False)
+    key(reader, 0xFFE1, down=False)
+    reader_screen.apply(reader_wire.value())
+    assert reader_screen.text()[0] == "line 14"
+    assert other_wire.value() == b""
+    request(reader, incremental=True)
+    key(reader, ord("x"))
+    reader_screen.apply(reader_wire.value())
+    assert reader_screen.text()[0] == "line 37"
+
+
+def test_drag_selection_is_copied_out(session: ConsoleSession, clock: MemoryReactorClock) -> None:
+    """Dragging over text sends it to the viewer as ServerCutText."""
+    output(session, clock, b"hello world\r\nsecond line")
+    protocol, wire = connect(session)
+    request(protocol, incremental=False)
+    wire.clear()
+    pointer(protocol, 1, 6 * 8, 0)
+    pointer(protocol, 1, 5 * 8, 16)
+    pointer(protocol, 0, 5 * 8, 16)
+    data = wire.value()
+    start = data.index(b"\x03\x00\x00\x00")
+    (length,) = struct.unpack_from("!I", data, start + 4)
+    assert data[start + 8 : start + 8 + length] == b"world\nsecond"
+
+
+def test_paste_is_paced_and_bracketed(clock: MemoryReactorClock) -> None:
+    """A paste into a serial console is typed in slices; bracketed when the app asked."""
+    console = FakeConsole()
+    console.paste_bytes_per_second = 1000  # type: ignore[attr-defined]
+    session = ConsoleSession(clock, console)
+    session.start()
+    output(session, clock, b"\x1b[?2004h")
+    protocol, _ = connect(session)
+    text = "line one\nline two\n" * 10
+    protocol.dataReceived(struct.pack("!BxxxI", 6, len(text)) + text.encode("latin-1"))
+    assert 0 < len(console.written) <= 10
+    run_until_idle(clock)
+    expected = b"\x1b[200~" + text.replace("\n", "\r").encode() + b"\x1b[201~"
+    assert bytes(console.written) == expected
+
+
+def test_wheel_in_full_screen_program_sends_arrows(session: ConsoleSession,
+                                                    clock: MemoryReactorClock,
+                                                    console: FakeConsole) -> None:
+    """On the alternate screen (less, vim) the wheel sends cursor keys instead of scrolling."""
+    output(session, clock, b"\x1b[?1049h\x1b[?1h")
+    protocol, _ = connect(session)
+    pointer(protocol, 8, 10, 10)
+    pointer(protocol, 0, 10, 10)
+    assert bytes(console.written) == b"\x1bOA" * 3
+
+
+def test_idle_console_has_no_framebuffer(
+    session: ConsoleSession, clock: MemoryReactorClock
+) -> None:
+    """Without viewers the console keeps no pixels; they come back with the next viewer."""
+    assert session._renderer is None
+    protocol, _ = connect(session)
+    assert session._renderer is not None
+    protocol.connectionLost()
+    assert session._renderer is None
+    output(session, clock, b"still emulated")
+    connect(session)
+    assert session.terminal.text()[0].startswith("still emulated")

@@ -33,6 +33,9 @@ class _SerialProtocol(Protocol):
 class StreamSource:
     """Keeps a client connection to a serial console socket, retrying with exponential back-off."""
 
+    #: A serial console: pasted text is typed at about 1/5 of 115200 baud (see PtyDeviceSource).
+    paste_bytes_per_second = 2048
+
     def __init__(
         self,
         reactor: Any,

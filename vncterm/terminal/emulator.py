@@ -790,6 +790,11 @@ class Terminal:
         return bool(self._screen.application_keypad)
 
     @property
+    def bracketed_paste(self) -> bool:
+        """Mode 2004 (``CSI ? 2004 h``): pastes are to be wrapped in ``ESC[200~``/``ESC[201~``."""
+        return (2004 << _PRIVATE) in self._screen.mode
+
+    @property
     def alternate_screen(self) -> bool:
         """Whether the alternate screen (``CSI ? 1049 h``) is shown."""
         return self._screen.main_buffer is not None
