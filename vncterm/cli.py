@@ -81,6 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--name", help="desktop name shown by viewers (default: the console)")
     parser.add_argument("--password-file", metavar="FILE",
                         help="require VNC Authentication with the password in FILE's first line")
+    parser.add_argument("--view-only-password-file", metavar="FILE",
+                        help="a second password (first line of FILE) for viewers that may only "
+                        "watch; needs --password-file")
+    parser.add_argument("--listen-view-only", action="append", metavar="ENDPOINT", default=[],
+                        help="an endpoint whose viewers may only watch (repeatable)")
+    parser.add_argument("--scrollback", type=int, default=10_000, metavar="LINES",
+                        help="lines of history each console keeps (default 10000; 0 turns it off)")
     parser.add_argument("--stay", action="store_true",
                         help="keep serving the last screen after the console ends")
     parser.add_argument("--respawn", action="store_true",
@@ -134,17 +141,30 @@ def run(reactor: Any, argv: Sequence[str]) -> Any:
     args = parser.parse_args(argv)
     try:
         password = read_password_file(args.password_file) if args.password_file else None
+        view_only_password = (
+            read_password_file(args.view_only_password_file)
+            if args.view_only_password_file
+            else None
+        )
+        if view_only_password is not None and password is None:
+            raise UsageError("--view-only-password-file needs --password-file too")
+        if args.scrollback < 0:
+            raise UsageError("--scrollback must not be negative")
         source = build_source(args, reactor)
     except UsageError as exc:
         parser.error(str(exc))
     columns, rows = args.size
     session = ConsoleSession(reactor, source, columns=columns, rows=rows, name=args.name,
-                             stay=args.stay)
-    factory = RfbViewerFactory(session, password)
+                             stay=args.stay, scrollback_lines=args.scrollback)
+    factory = RfbViewerFactory(session, password, view_only_password=view_only_password)
+    watch_factory = RfbViewerFactory(session, password, view_only_password=view_only_password,
+                                     view_only=True)
+    listeners = [(endpoint, factory) for endpoint in args.listen or [DEFAULT_LISTEN]]
+    listeners += [(endpoint, watch_factory) for endpoint in args.listen_view_only]
     ports: list[Any] = []
-    for endpoint in args.listen or [DEFAULT_LISTEN]:
+    for endpoint, endpoint_factory in listeners:
         try:
-            port = yield serverFromString(reactor, endpoint).listen(factory)
+            port = yield serverFromString(reactor, endpoint).listen(endpoint_factory)
         except Exception as exc:  # a bad endpoint string or a port in use: say which
             print(f"vncterm: cannot listen on {endpoint}: {exc}", file=sys.stderr)
             for listening in ports:
@@ -157,7 +177,8 @@ def run(reactor: Any, argv: Sequence[str]) -> Any:
             shown = f"{address.host}:{where}"
         else:
             shown = str(getattr(address, "name", address))
-        print(f"vncterm: serving {session.name!r} on {shown}{viewer_hint(endpoint, where)}",
+        mode = " (view only)" if endpoint_factory.view_only else ""
+        print(f"vncterm: serving {session.name!r} on {shown}{mode}{viewer_hint(endpoint, where)}",
               flush=True)
     done: defer.Deferred[None] = defer.Deferred()
     session.on_finished = lambda: done.callback(None)

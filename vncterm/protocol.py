@@ -40,7 +40,14 @@ log = Logger()
 class RfbViewerProtocol(Protocol):
     """One viewer of one console."""
 
-    def __init__(self, session: ConsoleSession, password: bytes | None) -> None:
+    def __init__(
+        self,
+        session: ConsoleSession,
+        password: bytes | None,
+        *,
+        view_only_password: bytes | None = None,
+        view_only: bool = False,
+    ) -> None:
         self.session = session
         self.server = RfbServer(
             ServerConfig(
@@ -49,8 +56,10 @@ class RfbViewerProtocol(Protocol):
                 name=session.name,
                 password=password,
                 limits=session.limits,
+                view_only_password=view_only_password,
             )
         )
+        self._listener_view_only = view_only
         self.updates = ViewerUpdates(
             session.terminal.cols, session.terminal.rows, CELL_WIDTH, CELL_HEIGHT
         )
@@ -177,8 +186,9 @@ class RfbViewerProtocol(Protocol):
             self.updates.damage_all()
         elif isinstance(event, ClientCutText):
             # ClientCutText is Latin-1 (RFC 6143 7.5.6); it is typed into the console, paced.
-            self._back_to_live()
-            session.paste(event.text.decode("latin-1"))
+            if not self.view_only:
+                self._back_to_live()
+                session.paste(event.text.decode("latin-1"))
         elif isinstance(event, ClientInitialised):
             if self._handshake_timer is not None and self._handshake_timer.active():
                 self._handshake_timer.cancel()
@@ -244,8 +254,23 @@ class RfbViewerProtocol(Protocol):
         if self.view.to_live() | self.view.clear_selection():
             self._view_changed()
 
+    @property
+    def view_only(self) -> bool:
+        """Whether this viewer may only watch (its listener or its password says so)."""
+        return self._listener_view_only or self.server.view_only
+
     def _key(self, event: KeyEvent) -> None:
         session = self.session
+        if (
+            event.down
+            and event.keysym in (Keysym.Pause, Keysym.Break)
+            and self.keyboard.control
+            and self.keyboard.alt
+            and not self.view_only
+        ):
+            # Ctrl+Alt+Break: a serial BREAK, the first half of a Linux SysRq on a serial line.
+            session.send_break()
+            return
         if (
             event.down
             and self.keyboard.shift
@@ -263,7 +288,7 @@ class RfbViewerProtocol(Protocol):
             application_cursor=session.terminal.application_cursor_keys,
             application_keypad=session.terminal.application_keypad,
         )
-        if data:
+        if data and not self.view_only:
             self._back_to_live()
             session.type_keys(data)
 
@@ -271,6 +296,8 @@ class RfbViewerProtocol(Protocol):
         view = self.view
         terminal = self.session.terminal
         if isinstance(action, Wheel):
+            if terminal.alternate_screen and self.view_only:
+                return
             if terminal.alternate_screen:
                 # Full-screen programs (less, vim) get arrow keys, as xterm's alternateScroll.
                 key = Keysym.Up if action.notches > 0 else Keysym.Down
@@ -301,7 +328,7 @@ class RfbViewerProtocol(Protocol):
                 self.copied = text
                 self.server.send_server_cut_text(text.encode("latin-1", "replace"))
                 self._write_out()
-        elif isinstance(action, MiddleClick) and self.copied:
+        elif isinstance(action, MiddleClick) and self.copied and not self.view_only:
             self.session.paste(self.copied)
 
     def bell(self) -> None:
@@ -332,12 +359,26 @@ class RfbViewerFactory(Factory):
 
     noisy = False  # connections are logged by the protocol itself, one line each way
 
-    def __init__(self, session: ConsoleSession, password: bytes | None = None) -> None:
+    def __init__(
+        self,
+        session: ConsoleSession,
+        password: bytes | None = None,
+        *,
+        view_only_password: bytes | None = None,
+        view_only: bool = False,
+    ) -> None:
         self.session = session
         self.password = password
+        self.view_only_password = view_only_password
+        self.view_only = view_only
 
     def buildProtocol(self, addr: IAddress | None) -> RfbViewerProtocol:
-        return RfbViewerProtocol(self.session, self.password)
+        return RfbViewerProtocol(
+            self.session,
+            self.password,
+            view_only_password=self.view_only_password,
+            view_only=self.view_only,
+        )
 
 
 def _describe(address: object) -> str:

@@ -20,6 +20,7 @@ from vncterm.backends.base import ConsoleSource
 from vncterm.limits import DEFAULT_LIMITS, Limits
 from vncterm.render.framebuffer import CELL_HEIGHT, CELL_WIDTH, Renderer
 from vncterm.terminal.emulator import Terminal
+from vncterm.terminal.scrollback import DEFAULT_SCROLLBACK_LINES
 from vncterm.updates import CellRect, CellScroll
 
 log = Logger()
@@ -67,12 +68,13 @@ class ConsoleSession:
         name: str | None = None,
         limits: Limits = DEFAULT_LIMITS,
         stay: bool = False,
+        scrollback_lines: int = DEFAULT_SCROLLBACK_LINES,
         timer: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.reactor = reactor
         self.source = source
         self.limits = limits
-        self.terminal = Terminal(columns, rows)
+        self.terminal = Terminal(columns, rows, scrollback_lines=scrollback_lines)
         # The framebuffer exists only while someone watches: an idle console costs its
         # terminal, not 640x384 pixels.
         self._renderer: Renderer | None = None
@@ -263,6 +265,14 @@ class ConsoleSession:
         """Keystrokes from a viewer go straight to the console, ahead of any rendering work."""
         if data:
             self.source.write(data)
+
+    def send_break(self) -> None:
+        """A serial BREAK on the console, where the source can send one."""
+        send_break = getattr(self.source, "send_break", None)
+        if send_break is None:
+            log.info("console {console} cannot send a break", console=self.name)
+        else:
+            send_break()
 
     # -- paste -------------------------------------------------------------------------------
 

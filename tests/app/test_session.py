@@ -409,3 +409,21 @@ def test_idle_console_has_no_framebuffer(
     output(session, clock, b"still emulated")
     connect(session)
     assert session.terminal.text()[0].startswith("still emulated")
+
+
+def test_view_only_viewer_cannot_type_or_paste(session: ConsoleSession, clock: MemoryReactorClock,
+                                               console: FakeConsole) -> None:
+    """A view-only viewer sees the screen but its keys, pastes and clicks reach nothing."""
+    protocol = RfbViewerFactory(session, view_only=True).buildProtocol(None)
+    transport = StringTransport()
+    protocol.makeConnection(transport)
+    for data in (b"RFB 003.008\n", b"\x01", b"\x01"):
+        protocol.dataReceived(data)
+    key(protocol, ord("a"))
+    protocol.dataReceived(struct.pack("!BxxxI", 6, 5) + b"hello")
+    pointer(protocol, 2, 0, 0)
+    run_until_idle(clock)
+    assert bytes(console.written) == b""
+    transport.clear()
+    request(protocol, incremental=False)
+    assert rectangles(transport.value())

@@ -273,3 +273,26 @@ def test_config_rejects_impossible_sizes() -> None:
     """A desktop size that does not fit ServerInit's 16-bit fields is a ValueError."""
     with pytest.raises(ValueError):
         ServerConfig(70000, 1, "x", None)
+
+
+def test_view_only_password_marks_the_connection() -> None:
+    """The view-only password authenticates too, and the server says the client may only watch."""
+    from vncterm.rfb.security import expected_response
+    from vncterm.rfb.server import RfbServer, ServerConfig
+
+    challenge = bytes(range(16))
+    for password, view_only in ((b"full", False), (b"watch", True)):
+        server = RfbServer(
+            ServerConfig(640, 384, "t", b"full", view_only_password=b"watch"),
+            random_bytes=lambda n: challenge[:n],
+        )
+        server.initiate()
+        server.receive_data(b"RFB 003.008\n")
+        server.next_event()
+        server.receive_data(b"\x02")
+        server.next_event()
+        server.data_to_send()
+        server.receive_data(expected_response(password, challenge))
+        server.next_event()
+        assert server.data_to_send() == b"\x00\x00\x00\x00"
+        assert server.view_only is view_only

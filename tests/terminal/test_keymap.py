@@ -197,3 +197,24 @@ def test_reset_forgets_modifiers() -> None:
     keyboard.reset()
     assert not keyboard.shift
     assert keyboard.key_event(True, Keysym.Tab) == b"\t"
+
+
+def test_dead_key_composes_with_next_letter() -> None:
+    """A dead acute followed by e types é; followed by space, the accent itself."""
+    keyboard = Keyboard()
+    assert keyboard.key_event(True, 0xFE51) == b""
+    assert keyboard.key_event(True, ord("e")) == "é".encode()
+    keyboard.key_event(True, 0xFE52)
+    assert keyboard.key_event(True, ord(" ")) == b"^"
+    keyboard.key_event(True, 0xFE57)
+    assert keyboard.key_event(True, ord("q")) == "\u00a8q".encode()
+
+
+def test_compose_sequences() -> None:
+    """Multi_key then two characters gives the composed character."""
+    keyboard = Keyboard()
+    for keys, expected in ((("'", "e"), "é"), (('"', "u"), "ü"), (("s", "s"), "ß"),
+                           (("=", "e"), "€"), (("o", "a"), "å")):
+        assert keyboard.key_event(True, 0xFF20) == b""
+        assert keyboard.key_event(True, ord(keys[0])) == b""
+        assert keyboard.key_event(True, ord(keys[1])) == expected.encode()

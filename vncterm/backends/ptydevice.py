@@ -141,6 +141,14 @@ class PtyDeviceSource:
         except OSError:
             pass  # not every tty has a window size (serial lines)
 
+    def send_break(self) -> None:
+        """A serial BREAK (tcsendbreak): with a SysRq key after it, Linux's serial SysRq."""
+        if self._reader is not None:
+            try:
+                termios.tcsendbreak(self._reader.fileno(), 0)
+            except termios.error as exc:
+                log.warn("cannot send a break on {path}: {error}", path=self.path, error=exc)
+
     def pause_reading(self) -> None:
         if self._reader is not None:
             self._reader.stopReading()

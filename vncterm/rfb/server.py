@@ -83,10 +83,15 @@ class ServerConfig:
     name: str
     password: bytes | None
     limits: Limits = DEFAULT_LIMITS
+    #: A second password whose holders may only watch (x11vnc's -viewpasswd); it needs
+    #: `password` to be set too.
+    view_only_password: bytes | None = None
 
     def __post_init__(self) -> None:
         if not (0 <= self.width <= _MAX_U16 and 0 <= self.height <= _MAX_U16):
             raise ValueError(f"desktop size {self.width}x{self.height} does not fit in 16 bits")
+        if self.view_only_password is not None and self.password is None:
+            raise ValueError("a view-only password needs a full-access password too")
 
 
 _VERSION_PATTERN = re.compile(rb"RFB (\d{3})\.(\d{3})\n")
@@ -214,6 +219,8 @@ class RfbServer:
         self.pixel_format: PixelFormat = NATIVE
         #: The client's encodings, most preferred first (empty until SetEncodings).
         self.encodings: tuple[int, ...] = ()
+        #: Whether the client authenticated with the view-only password.
+        self.view_only = False
         self._handlers: dict[State, Callable[[], Event | Sentinel | None]] = {
             State.VERSION: self._read_version,
             State.SECURITY: self._read_security_type,
@@ -391,8 +398,15 @@ class RfbServer:
         response = self._take(CHALLENGE_LENGTH)
         if response is None:
             return NEED_DATA
-        assert self._config.password is not None
-        if not check_response(self._config.password, self._challenge, response):
+        config = self._config
+        assert config.password is not None
+        if check_response(config.password, self._challenge, response):
+            self.view_only = False
+        elif config.view_only_password is not None and check_response(
+            config.view_only_password, self._challenge, response
+        ):
+            self.view_only = True
+        else:
             reason = "authentication failed"
             self._send_security_failed(reason)
             raise RemoteProtocolError(reason)

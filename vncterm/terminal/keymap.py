@@ -11,6 +11,7 @@ is sent as it is.
 
 from __future__ import annotations
 
+import unicodedata
 from enum import IntEnum
 
 __all__ = ["Keyboard", "Keysym"]
@@ -24,6 +25,8 @@ class Keysym(IntEnum):
     Linefeed = 0xFF0A
     Return = 0xFF0D
     Escape = 0xFF1B
+    Pause = 0xFF13
+    Break = 0xFF6B
     Delete = 0xFFFF
     Home = 0xFF50
     Left = 0xFF51
@@ -165,11 +168,69 @@ _CONTROL_CHARACTERS = {
 }
 
 
+#: X11 dead keys (keysymdef.h 0xFE50...) and the combining mark each puts on the next letter.
+DEAD_KEYS: dict[int, str] = {
+    0xFE50: "\u0300",  # dead_grave
+    0xFE51: "\u0301",  # dead_acute
+    0xFE52: "\u0302",  # dead_circumflex
+    0xFE53: "\u0303",  # dead_tilde
+    0xFE54: "\u0304",  # dead_macron
+    0xFE55: "\u0306",  # dead_breve
+    0xFE56: "\u0307",  # dead_abovedot
+    0xFE57: "\u0308",  # dead_diaeresis
+    0xFE58: "\u030a",  # dead_abovering
+    0xFE59: "\u030b",  # dead_doubleacute
+    0xFE5A: "\u030c",  # dead_caron
+    0xFE5B: "\u0327",  # dead_cedilla
+    0xFE5C: "\u0328",  # dead_ogonek
+}
+
+#: The spacing form of each mark, typed when a dead key is followed by space or itself.
+_SPACING = {"\u0300": "`", "\u0301": "\u00b4", "\u0302": "^", "\u0303": "~", "\u0304": "\u00af",
+            "\u0306": "\u02d8", "\u0307": "\u02d9", "\u0308": "\u00a8", "\u030a": "\u02da",
+            "\u030b": "\u02dd", "\u030c": "\u02c7", "\u0327": "\u00b8", "\u0328": "\u02db"}
+
+#: Multi_key (Compose): the first character of a sequence names a mark, as in X11's
+#: Compose tables (Compose ' e gives e with acute, Compose " u gives u with diaeresis).
+_COMPOSE_MARKS = {"'": "\u0301", "`": "\u0300", "^": "\u0302", "~": "\u0303", '"': "\u0308",
+                  ",": "\u0327", "o": "\u030a", "-": "\u0304", "<": "\u030c"}
+#: Compose pairs that are not a letter plus a mark.
+_COMPOSE_PAIRS = {"ss": "\u00df", "ae": "\u00e6", "AE": "\u00c6", "oe": "\u0153",
+                  "OE": "\u0152", "o/": "\u00f8", "O/": "\u00d8", "=e": "\u20ac",
+                  "e=": "\u20ac", "L-": "\u00a3", "Y=": "\u00a5", "c/": "\u00a2",
+                  "!!": "\u00a1", "??": "\u00bf", "<<": "\u00ab", ">>": "\u00bb",
+                  "oc": "\u00a9", "or": "\u00ae", "+-": "\u00b1", "12": "\u00bd",
+                  "14": "\u00bc", "34": "\u00be", "^2": "\u00b2", "^3": "\u00b3",
+                  "so": "\u00a7", "PP": "\u00b6", "mu": "\u00b5", "xx": "\u00d7",
+                  ":-": "\u00f7"}
+
+#: X11 Multi_key: starts a Compose sequence.
+MULTI_KEY = 0xFF20
+
+
+def compose(first: str, second: str) -> str | None:
+    """The character a Compose sequence of two characters gives, or None."""
+    pair = _COMPOSE_PAIRS.get(first + second)
+    if pair is not None:
+        return pair
+    for mark_key, letter in ((first, second), (second, first)):
+        mark = _COMPOSE_MARKS.get(mark_key)
+        if mark is not None and letter.isalpha():
+            combined = unicodedata.normalize("NFC", letter + mark)
+            if len(combined) == 1:
+                return combined
+    return None
+
+
 class Keyboard:
     """One viewer's keyboard: modifier state and the bytes each key press sends."""
 
     def __init__(self) -> None:
         self._held: set[int] = set()
+        #: The mark of a dead key waiting for the next character.
+        self._dead: str | None = None
+        #: Characters of a Compose sequence so far (None when none is in progress).
+        self._compose: list[str] | None = None
 
     @property
     def shift(self) -> bool:
@@ -204,7 +265,34 @@ class Keyboard:
             return b""
         if not down:
             return b""
+        mark = DEAD_KEYS.get(keysym)
+        if mark is not None:
+            if self._dead == mark:  # the dead key twice types the accent itself
+                self._dead = None
+                return _SPACING[mark].encode("utf-8")
+            self._dead = mark
+            return b""
+        if keysym == MULTI_KEY:
+            self._compose = []
+            return b""
         text = self._translate(keysym, application_cursor, application_keypad)
+        if self._compose is not None:
+            if len(text) != 1 or not text.isprintable():
+                self._compose = None  # a control or function key cancels the sequence
+            else:
+                self._compose.append(text)
+                if len(self._compose) < 2:
+                    return b""
+                first, second = self._compose
+                self._compose = None
+                text = compose(first, second) or ""
+        if self._dead is not None and text:
+            mark, self._dead = self._dead, None
+            if text == " ":
+                text = _SPACING[mark]
+            else:
+                combined = unicodedata.normalize("NFC", text + mark)
+                text = combined if len(combined) == 1 else _SPACING[mark] + text
         return text.encode("utf-8")
 
     def _modifier_parameter(self) -> int:
