@@ -16,10 +16,13 @@ from vncterm.backends.base import ConsoleSource
 from vncterm.backends.command import CommandSource
 from vncterm.backends.ptydevice import PtyDeviceSource
 from vncterm.backends.stream import StreamSource
+from vncterm.consolelog import DEFAULT_KEEP, DEFAULT_MAX_BYTES, ConsoleLog, parse_byte_size
 from vncterm.limits import DEFAULT_LIMITS
 from vncterm.protocol import RfbViewerFactory
+from vncterm.recording import Recording
 from vncterm.session import ConsoleSession
 from vncterm.terminal.emulator import TERM_NAME
+from vncterm.textaccess import is_local_endpoint, make_text_site
 
 log = Logger()
 
@@ -64,6 +67,13 @@ def read_password_file(path: str) -> bytes:
     return password
 
 
+def byte_size(text: str) -> int:
+    try:
+        return parse_byte_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vncterm",
@@ -88,6 +98,18 @@ def build_parser() -> argparse.ArgumentParser:
                         help="an endpoint whose viewers may only watch (repeatable)")
     parser.add_argument("--scrollback", type=int, default=10_000, metavar="LINES",
                         help="lines of history each console keeps (default 10000; 0 turns it off)")
+    parser.add_argument("--log", metavar="FILE",
+                        help="append all console output to FILE from start-up, watched or not; "
+                        "rotated by size; the previous run's log is kept as FILE.1")
+    parser.add_argument("--log-max-size", type=byte_size, default=DEFAULT_MAX_BYTES,
+                        metavar="SIZE", help="rotate the log at SIZE (K/M/G; default 10M)")
+    parser.add_argument("--log-keep", type=int, default=DEFAULT_KEEP, metavar="N",
+                        help="rotated logs kept, FILE.1..FILE.N (default 5)")
+    parser.add_argument("--record", metavar="FILE.cast",
+                        help="record the console as asciicast v2 (asciinema play FILE.cast)")
+    parser.add_argument("--text-listen", action="append", metavar="ENDPOINT", default=[],
+                        help="serve the screen as text/JSON/PNG over HTTP on a loopback or unix "
+                        "endpoint, e.g. tcp:5980:interface=127.0.0.1 (repeatable)")
     parser.add_argument("--stay", action="store_true",
                         help="keep serving the last screen after the console ends")
     parser.add_argument("--respawn", action="store_true",
@@ -150,6 +172,12 @@ def run(reactor: Any, argv: Sequence[str]) -> Any:
             raise UsageError("--view-only-password-file needs --password-file too")
         if args.scrollback < 0:
             raise UsageError("--scrollback must not be negative")
+        if args.log_keep < 0:
+            raise UsageError("--log-keep must be 0 or more")
+        for endpoint in args.text_listen:
+            if not is_local_endpoint(endpoint):
+                raise UsageError(f"--text-listen {endpoint}: only loopback or unix endpoints "
+                                 "(the text interface has no authentication)")
         source = build_source(args, reactor)
     except UsageError as exc:
         parser.error(str(exc))
@@ -159,8 +187,27 @@ def run(reactor: Any, argv: Sequence[str]) -> Any:
     factory = RfbViewerFactory(session, password, view_only_password=view_only_password)
     watch_factory = RfbViewerFactory(session, password, view_only_password=view_only_password,
                                      view_only=True)
-    listeners = [(endpoint, factory) for endpoint in args.listen or [DEFAULT_LISTEN]]
+    try:
+        if args.log:
+            console_log = ConsoleLog(args.log, clock=reactor, max_bytes=args.log_max_size,
+                                     keep=args.log_keep)
+            session.raw_listeners.append(console_log.listener)
+            reactor.addSystemEventTrigger("after", "shutdown", console_log.close)
+        if args.record:
+            recording = Recording(args.record, cols=columns, rows=rows, clock=reactor,
+                                  title=session.name)
+            session.raw_listeners.append(recording.listener)
+            reactor.addSystemEventTrigger("after", "shutdown", recording.close)
+    except OSError as exc:
+        print(f"vncterm: cannot write {exc.filename}: {exc.strerror}", file=sys.stderr)
+        raise SystemExit(1) from exc
+    listeners: list[tuple[str, Any]] = [
+        (endpoint, factory) for endpoint in args.listen or [DEFAULT_LISTEN]
+    ]
     listeners += [(endpoint, watch_factory) for endpoint in args.listen_view_only]
+    if args.text_listen:
+        text_site = make_text_site(session, reactor=reactor)
+        listeners += [(endpoint, text_site) for endpoint in args.text_listen]
     ports: list[Any] = []
     for endpoint, endpoint_factory in listeners:
         try:
@@ -177,6 +224,9 @@ def run(reactor: Any, argv: Sequence[str]) -> Any:
             shown = f"{address.host}:{where}"
         else:
             shown = str(getattr(address, "name", address))
+        if not isinstance(endpoint_factory, RfbViewerFactory):
+            print(f"vncterm: text access on {shown} (curl http://{shown}/screen.txt)", flush=True)
+            continue
         mode = " (view only)" if endpoint_factory.view_only else ""
         print(f"vncterm: serving {session.name!r} on {shown}{mode}{viewer_hint(endpoint, where)}",
               flush=True)

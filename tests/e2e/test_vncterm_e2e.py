@@ -196,3 +196,39 @@ def test_respawn_restarts_the_command(tmp_path: Path) -> None:
         assert "run1" in result.stdout and "run2" in result.stdout
     finally:
         server.stop()
+
+
+def test_log_recording_and_text_access(tmp_path: Path) -> None:
+    """--log and --record keep all output with nobody watching; --text-listen serves the screen."""
+    import json
+    import urllib.request
+
+    log, cast = tmp_path / "console.log", tmp_path / "console.cast"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "vncterm", "--listen", "tcp:0:interface=127.0.0.1",
+         "--text-listen", "tcp:0:interface=127.0.0.1", "--log", str(log), "--record", str(cast),
+         "--", "sh", "-c", "echo nobody watched this; sleep 30"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+    )
+    try:
+        assert process.stdout is not None
+        lines = [process.stdout.readline(), process.stdout.readline()]
+        match = re.search(r"text access on 127\.0\.0\.1:(\d+)", "".join(lines))
+        assert match, lines
+        url = f"http://127.0.0.1:{match.group(1)}"
+        deadline = time.monotonic() + 10
+        text = ""
+        while "nobody watched this" not in text and time.monotonic() < deadline:
+            with urllib.request.urlopen(f"{url}/screen.txt", timeout=5) as reply:
+                text = reply.read().decode()
+            time.sleep(0.1)
+        assert text.splitlines()[0] == "nobody watched this"
+        with urllib.request.urlopen(f"{url}/screen.png", timeout=5) as reply:
+            assert reply.read(8) == b"\x89PNG\r\n\x1a\n"
+    finally:
+        process.terminate()
+        process.communicate(timeout=10)
+    assert b"nobody watched this" in log.read_bytes()
+    header, *events = cast.read_text().splitlines()
+    assert json.loads(header)["version"] == 2
+    assert any("nobody watched this" in json.loads(event)[2] for event in events)
