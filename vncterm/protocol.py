@@ -17,6 +17,7 @@ from zope.interface import implementer
 
 from vncterm.pointer import Drag, MiddleClick, PointerAction, PointerTracker, Press, Release, Wheel
 from vncterm.render.framebuffer import CELL_HEIGHT, CELL_WIDTH, Renderer
+from vncterm.rfb.constants import Encoding, ExtendedDesktopSizeReason, ExtendedDesktopSizeStatus
 from vncterm.rfb.errors import RemoteProtocolError
 from vncterm.rfb.messages import (
     ClientCutText,
@@ -24,8 +25,13 @@ from vncterm.rfb.messages import (
     FramebufferUpdateRequest,
     KeyEvent,
     PointerEvent,
+    Rectangle,
+    SetDesktopSize,
     SetEncodings,
     SetPixelFormat,
+    desktop_name_rectangle,
+    desktop_size_rectangle,
+    extended_desktop_size_rectangle,
 )
 from vncterm.rfb.server import CLOSED, NEED_DATA, RfbServer, ServerConfig
 from vncterm.session import ConsoleSession
@@ -70,6 +76,10 @@ class RfbViewerProtocol(Protocol):
         self._drag_anchor: Position | None = None
         #: The text this viewer last selected (what a middle click pastes).
         self.copied = ""
+        #: An ExtendedDesktopSize/DesktopSize owed to the viewer: (reason, status).
+        self._size_notice: tuple[ExtendedDesktopSizeReason, ExtendedDesktopSizeStatus] | None = None
+        #: A DesktopName owed to the viewer.
+        self._name_notice: str | None = None
         self._attached = False
         self._paused = False
         self._handshake_timer: Any = None
@@ -180,6 +190,14 @@ class RfbViewerProtocol(Protocol):
                 self._pointer(action)
         elif isinstance(event, SetEncodings):
             self.updates.set_encodings(event.encodings)
+            if Encoding.EXTENDED_DESKTOP_SIZE in event.encodings:
+                # Announce support (rfbproto: as soon as possible after SetEncodings).
+                self._size_notice = (ExtendedDesktopSizeReason.SERVER,
+                                     ExtendedDesktopSizeStatus.NO_ERROR)
+            if Encoding.DESKTOP_NAME in event.encodings and session.terminal.title:
+                self._name_notice = session.terminal.title
+        elif isinstance(event, SetDesktopSize):
+            self._set_desktop_size(event)
         elif isinstance(event, SetPixelFormat):
             if not event.pixel_format.true_colour:
                 self.server.send_colour_map()
@@ -212,11 +230,70 @@ class RfbViewerProtocol(Protocol):
         if self._paused or self._closing or not self._attached:
             return
         renderer = self._view_renderer or self.session.renderer
+        notices = self._take_notices() if self.updates.has_request else []
+        if notices:
+            self.updates.force()
         rects = self.updates.take_update(renderer.pixels, self.server.pixel_format)
         if rects is None:
             return
-        self.server.send_framebuffer_update(rects)
+        self.server.send_framebuffer_update(notices + rects)
         self._write_out()
+
+    def _take_notices(self) -> list[Rectangle]:
+        """Pseudo-rectangles owed to this viewer: a new size first, then a new name."""
+        notices = []
+        if self._size_notice is not None:
+            reason, status = self._size_notice
+            self._size_notice = None
+            width, height = self.session.width, self.session.height
+            if Encoding.EXTENDED_DESKTOP_SIZE in self.updates.encodings:
+                notices.append(extended_desktop_size_rectangle(width, height, reason, status))
+            elif status == ExtendedDesktopSizeStatus.NO_ERROR:
+                notices.append(desktop_size_rectangle(width, height))
+        if self._name_notice is not None:
+            notices.append(desktop_name_rectangle(self._name_notice))
+            self._name_notice = None
+        return notices
+
+    # -- size ---------------------------------------------------------------------------------
+
+    @property
+    def can_resize(self) -> bool:
+        encodings = self.updates.encodings
+        return Encoding.EXTENDED_DESKTOP_SIZE in encodings or Encoding.DESKTOP_SIZE in encodings
+
+    def _set_desktop_size(self, event: SetDesktopSize) -> None:
+        if self.view_only:
+            self._size_notice = (ExtendedDesktopSizeReason.THIS_CLIENT,
+                                 ExtendedDesktopSizeStatus.RESIZE_PROHIBITED)
+        elif len(event.screens) != 1 or event.width < 1 or event.height < 1:
+            self._size_notice = (ExtendedDesktopSizeReason.THIS_CLIENT,
+                                 ExtendedDesktopSizeStatus.INVALID_SCREEN_LAYOUT)
+        else:
+            columns, rows = event.width // CELL_WIDTH, event.height // CELL_HEIGHT
+            if self.session.resize(columns, rows, requested_by=self):
+                # desktop_resized() owed the reply, with the size actually used (whole cells,
+                # within bounds); an unchanged size is confirmed here.
+                if self._size_notice is None:
+                    self._size_notice = (ExtendedDesktopSizeReason.THIS_CLIENT,
+                                         ExtendedDesktopSizeStatus.NO_ERROR)
+            else:
+                self._size_notice = (ExtendedDesktopSizeReason.THIS_CLIENT,
+                                     ExtendedDesktopSizeStatus.RESIZE_PROHIBITED)
+        self._flush()
+
+    def desktop_resized(self, requested_by: object) -> None:
+        terminal = self.session.terminal
+        self.server.set_desktop_size(self.session.width, self.session.height)
+        self.updates.resize(terminal.cols, terminal.rows)
+        self._view_renderer = None
+        self.view.clear_selection()
+        reason = (ExtendedDesktopSizeReason.THIS_CLIENT if requested_by is self
+                  else ExtendedDesktopSizeReason.OTHER_CLIENT)
+        self._size_notice = (reason, ExtendedDesktopSizeStatus.NO_ERROR)
+        if self.view.private:
+            self._render_view()
+        self._flush()
 
     # -- Viewer (called by the session) ------------------------------------------------------
 
@@ -339,7 +416,11 @@ class RfbViewerProtocol(Protocol):
             self._write_out()
 
     def desktop_name_changed(self, name: str) -> None:
-        self._desktop_name = name  # sent once DesktopName is negotiated (issue: xterm fidelity)
+        if name != self._desktop_name:
+            self._desktop_name = name
+            if Encoding.DESKTOP_NAME in self.updates.encodings:
+                self._name_notice = name
+                self._flush()
 
     # -- IPushProducer -----------------------------------------------------------------------
 

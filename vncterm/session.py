@@ -25,6 +25,10 @@ from vncterm.updates import CellRect, CellScroll
 
 log = Logger()
 
+#: Bounds of a console's size in cells (the RFB framebuffer must fit in 16 bits anyway).
+MIN_COLUMNS, MAX_COLUMNS = 10, 500
+MIN_ROWS, MAX_ROWS = 2, 200
+
 #: Seconds between two slices of a paste.
 PASTE_INTERVAL = 0.01
 
@@ -49,6 +53,13 @@ class Viewer(Protocol):
 
     def disconnect(self, reason: str) -> None:
         """Close this viewer (another viewer asked for exclusive access, or shutdown)."""
+
+    def desktop_resized(self, requested_by: Viewer | None) -> None:
+        """The console changed size (at `requested_by`'s request, or the server's)."""
+
+    @property
+    def can_resize(self) -> bool:
+        """Whether this viewer can be told of a new framebuffer size (DesktopSize)."""
 
     @property
     def updates(self) -> Any:
@@ -99,6 +110,8 @@ class ConsoleSession:
         self._paste_call: Any = None
         #: Callbacks receiving the console's raw output (a vt100 console relayed as bytes).
         self.raw_listeners: list[Callable[[bytes], None]] = []
+        #: Callbacks told the new (columns, rows) after a resize (e.g. a recording).
+        self.resize_listeners: list[Callable[[int, int], None]] = []
 
     @property
     def renderer(self) -> Renderer:
@@ -232,6 +245,32 @@ class ConsoleSession:
             self.render()
         else:
             self._schedule_render()
+
+    # -- size --------------------------------------------------------------------------------
+
+    def resize(self, columns: int, rows: int, requested_by: Viewer | None = None) -> bool:
+        """Make the console `columns` x `rows` (TIOCSWINSZ for a pty) and tell every viewer;
+        False when a viewer could not be told of a new size, so nothing changed."""
+        columns = max(MIN_COLUMNS, min(MAX_COLUMNS, columns))
+        rows = max(MIN_ROWS, min(MAX_ROWS, rows))
+        if (columns, rows) == (self.terminal.cols, self.terminal.rows):
+            return True
+        if not all(viewer.can_resize for viewer in self.viewers):
+            return False
+        log.info("console {console} resized to {columns}x{rows}", console=self.name,
+                 columns=columns, rows=rows)
+        self.terminal.resize(columns, rows)
+        self.source.resize(columns, rows)
+        if self._renderer is not None:
+            # Redrawn whole at the new size; viewers are sent all of it after the size notice.
+            self._renderer.resize()
+            self._renderer.render()
+            self._changed = False
+        for listener in self.resize_listeners:
+            listener(columns, rows)
+        for viewer in list(self.viewers):
+            viewer.desktop_resized(requested_by)
+        return True
 
     # -- viewers -----------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from vncterm.rfb.constants import Encoding
-from vncterm.rfb.encoders import ENCODERS, choose_encoding
+from vncterm.rfb.encoders import EncoderState, choose_encoding, encode_rectangles
 from vncterm.rfb.encoders.copyrect import copy_rect
 from vncterm.rfb.messages import Rectangle
 from vncterm.rfb.pixelformat import PixelFormat
@@ -53,6 +53,8 @@ class ViewerUpdates:
         self._forced = False
         self.encodings: tuple[int, ...] = ()
         self._encoding = Encoding.RAW
+        # ZRLE's and Tight's zlib streams live as long as the connection.
+        self._encoders = EncoderState()
         self._copy_rect = False
 
     @property
@@ -67,14 +69,18 @@ class ViewerUpdates:
         """Remember the viewer's SetEncodings, in its order of preference."""
         self.encodings = tuple(encodings)
         self._encoding = choose_encoding(self.encodings)
+        self._encoders.set_encodings(self.encodings)
         self._copy_rect = Encoding.COPY_RECT in self.encodings
         if not self._copy_rect:
             self._drop_scroll()
 
     def resize(self, columns: int, rows: int) -> None:
-        """The framebuffer changed size: everything is new."""
+        """The framebuffer changed size: everything is new, and an outstanding request covers
+        the new screen (the viewer asked before it knew the size)."""
         self._damage = np.ones((rows, columns), dtype=bool)
         self._scroll = None
+        if self._requested is not None:
+            self._requested = CellRect(0, 0, columns, rows)
 
     # -- damage in ---------------------------------------------------------------------------
 
@@ -132,6 +138,11 @@ class ViewerUpdates:
             self._forced = True
         self._requested = area if self._requested is None else _union(self._requested, area)
 
+    def force(self) -> None:
+        """Answer the outstanding request now even with no damage (it carries a notice)."""
+        if self._requested is not None:
+            self._forced = True
+
     @property
     def has_request(self) -> bool:
         return self._requested is not None
@@ -158,7 +169,7 @@ class ViewerUpdates:
         area = self._requested
         self._requested = None
         self._forced = False
-        encoder = encode or ENCODERS[self._encoding]
+        encoder = encode or self._encoders.encoder(self._encoding)
         rects: list[Rectangle] = []
         cw, ch = self.cell_width, self.cell_height
         if self._scroll is not None:
@@ -180,7 +191,7 @@ class ViewerUpdates:
             py = (cell.y + area.y) * ch
             w, h = cell.width * cw, cell.height * ch
             region = pixels[py : py + h, px : px + w]
-            rects.append(Rectangle(px, py, w, h, self._encoding, encoder(region, pixel_format)))
+            rects += encode_rectangles(self._encoding, encoder, px, py, region, pixel_format)
         window[:, :] = False
         return rects
 

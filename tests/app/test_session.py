@@ -27,6 +27,7 @@ class FakeConsole:
     paused: bool = False
     stopped: bool = False
     sink: ConsoleSink | None = None
+    sizes: list[tuple[int, int]] = field(default_factory=list)
 
     def start(self, sink: ConsoleSink) -> None:
         self.sink = sink
@@ -35,7 +36,7 @@ class FakeConsole:
         self.written += data
 
     def resize(self, columns: int, rows: int) -> None:
-        pass
+        self.sizes.append((columns, rows))
 
     def pause_reading(self) -> None:
         self.paused = True
@@ -119,7 +120,14 @@ def rectangles(data: bytes) -> list[tuple[int, int, int, int, int]]:
         for _ in range(count):
             x, y, w, h, encoding = struct.unpack_from("!HHHHi", data, offset)
             offset += 12
-            offset += 4 if encoding == 1 else w * h * 4
+            if encoding == 1:
+                offset += 4
+            elif encoding == -308:
+                offset += 4 + 16 * data[offset]
+            elif encoding == -307:
+                offset += 4 + struct.unpack_from("!I", data, offset)[0]
+            elif encoding != -223:
+                offset += w * h * 4
             found.append((x, y, w, h, encoding))
     return found
 
@@ -427,3 +435,64 @@ def test_view_only_viewer_cannot_type_or_paste(session: ConsoleSession, clock: M
     transport.clear()
     request(protocol, incremental=False)
     assert rectangles(transport.value())
+
+
+def set_encodings(protocol: RfbViewerProtocol, *encodings: int) -> None:
+    protocol.dataReceived(struct.pack("!BxH", 2, len(encodings))
+                          + struct.pack(f"!{len(encodings)}i", *encodings))
+
+
+def set_desktop_size(protocol: RfbViewerProtocol, width: int, height: int) -> None:
+    protocol.dataReceived(struct.pack("!BxHHBx", 251, width, height, 1)
+                          + struct.pack("!IHHHHI", 0, 0, 0, width, height, 0))
+
+
+def test_resize_through_extended_desktop_size(session: ConsoleSession, clock: MemoryReactorClock,
+                                               console: FakeConsole) -> None:
+    """SetDesktopSize resizes the console in whole cells and every viewer is told."""
+    output(session, clock, b"top line\r\n")
+    asker, asker_wire = connect(session)
+    other, other_wire = connect(session)
+    set_encodings(asker, 0, -308)
+    set_encodings(other, 0, -223)
+    for protocol in (asker, other):
+        request(protocol, incremental=False)
+        request(protocol, incremental=True)
+    assert (0, 0, WIDTH, HEIGHT, -308) in rectangles(asker_wire.value())  # support announced
+    asker_wire.clear()
+    other_wire.clear()
+    set_desktop_size(asker, 1000, 500)
+    assert console.sizes == [(125, 31)]
+    assert session.terminal.cols == 125 and session.terminal.rows == 31
+    asker_rects = rectangles(asker_wire.value())
+    assert asker_rects[0] == (1, 0, 1000, 496, -308)  # this client, no error, whole cells
+    assert sum(w * h for (_, _, w, h, e) in asker_rects if e == 0) == 1000 * 496
+    assert rectangles(other_wire.value())[0] == (0, 0, 1000, 496, -223)
+    assert session.terminal.text()[0].startswith("top line")
+
+
+def test_resize_refused_when_a_viewer_cannot_follow(session: ConsoleSession,
+                                                    console: FakeConsole) -> None:
+    """If some viewer supports no size change, SetDesktopSize gets 'prohibited'."""
+    asker, wire = connect(session)
+    connect(session)  # a viewer that never said it can follow a resize
+    set_encodings(asker, 0, -308)
+    request(asker, incremental=False)
+    request(asker, incremental=True)
+    wire.clear()
+    set_desktop_size(asker, 1000, 500)
+    assert console.sizes == []
+    assert rectangles(wire.value())[0] == (1, 1, WIDTH, HEIGHT, -308)
+
+
+def test_title_goes_out_as_desktop_name(session: ConsoleSession, clock: MemoryReactorClock) -> None:
+    """An OSC title reaches viewers that accept DesktopName."""
+    protocol, wire = connect(session)
+    set_encodings(protocol, 0, -307)
+    request(protocol, incremental=False)
+    request(protocol, incremental=True)
+    wire.clear()
+    output(session, clock, b"\x1b]2;build log\x07")
+    data = wire.value()
+    assert b"build log" in data
+    assert any(e == -307 for (*_, e) in rectangles(data))

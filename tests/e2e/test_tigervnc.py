@@ -50,20 +50,20 @@ def xserver() -> Iterator[dict[str, str]]:
         process.wait(timeout=10)
 
 
-def _screen(env: dict[str, str], window: str, path: Path) -> str:
+def _screen(env: dict[str, str], window: str, path: Path, size: tuple[int, int]) -> str:
     """What the viewer window shows (the framebuffer fills it from its top-left corner)."""
     subprocess.run(["import", "-window", window, f"png24:{path}"], env=env, check=True,
                    timeout=20)
     with Image.open(path) as shot:
-        return screen_text(shot.convert("RGB").crop((0, 0, 640, 384)))
+        return screen_text(shot.convert("RGB").crop((0, 0, *size)))
 
 
 def _wait_for(env: dict[str, str], window: str, path: Path, text: str,
-              timeout: float = 15.0) -> str:
+              timeout: float = 15.0, size: tuple[int, int] = (640, 384)) -> str:
     deadline = time.monotonic() + timeout
     seen = ""
     while time.monotonic() < deadline:
-        seen = _screen(env, window, path)
+        seen = _screen(env, window, path, size)
         if text in seen:
             return seen
         time.sleep(0.3)
@@ -91,6 +91,16 @@ def test_tigervnc_shows_console_and_types(xserver: dict[str, str], tmp_path: Pat
         subprocess.run(["xdotool", "key", "Return"], env=xserver, check=True, timeout=15)
         screen = _wait_for(xserver, window_id, shot, "tiger42")
         assert "$ echo tiger$((40+2))" in screen
+        # Resizing the window makes TigerVNC ask for a new desktop size (ExtendedDesktopSize):
+        # the console follows in whole cells and the shell sees the new size.
+        subprocess.run(["xdotool", "windowsize", "--sync", window_id, "800", "480"],
+                       env=xserver, timeout=15)
+        time.sleep(1.0)
+        subprocess.run(["xdotool", "type", "--delay", "40", "stty size"], env=xserver,
+                       check=True, timeout=30)
+        subprocess.run(["xdotool", "key", "Return"], env=xserver, check=True, timeout=15)
+        screen = _wait_for(xserver, window_id, shot, "30 100", size=(800, 480))
+        assert "$ stty size" in screen
     finally:
         viewer.terminate()
         viewer.wait(timeout=10)

@@ -29,5 +29,6 @@ def test_as_encoding() -> None:
 
 
 def test_client_message_numbers() -> None:
-    """Client message types have RFC 6143's numbers (1 is unused)."""
-    assert [int(t) for t in ClientMessageType] == [0, 2, 3, 4, 5, 6]
+    """Client message types have RFC 6143's numbers (1 is unused), plus rfbproto's
+    SetDesktopSize (251)."""
+    assert [int(t) for t in ClientMessageType] == [0, 2, 3, 4, 5, 6, 251]

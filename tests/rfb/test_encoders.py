@@ -129,7 +129,8 @@ def test_copy_rect_payload() -> None:
     ("client", "chosen"),
     [
         ([], Encoding.RAW),
-        ([Encoding.TIGHT, Encoding.ZRLE, Encoding.HEXTILE, Encoding.RAW], Encoding.HEXTILE),
+        ([Encoding.TIGHT, Encoding.ZRLE, Encoding.HEXTILE, Encoding.RAW], Encoding.TIGHT),
+        ([Encoding.ZLIB, Encoding.ZRLE, Encoding.TIGHT], Encoding.ZRLE),
         ([Encoding.CURSOR, -32, Encoding.RRE, Encoding.HEXTILE], Encoding.RRE),
         ([Encoding.DESKTOP_SIZE, 0x574D5669], Encoding.RAW),
         ([Encoding.COPY_RECT, Encoding.RAW, Encoding.HEXTILE], Encoding.RAW),

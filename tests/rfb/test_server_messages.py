@@ -185,3 +185,34 @@ def test_data_after_error_is_ignored() -> None:
     feed(server, [b"\x09"])
     server.receive_data(b"\x04" * 100)
     assert server.state is State.ERROR
+
+
+def test_set_desktop_size_is_parsed_in_any_split() -> None:
+    """SetDesktopSize (251) with a screen layout gives one event, however the bytes arrive."""
+    import struct as _struct
+
+    from tests.rfb.helpers import normal_server
+    from vncterm.rfb.messages import Screen, SetDesktopSize
+
+    message = _struct.pack(">BxHHBx", 251, 800, 480, 1) + _struct.pack(">IHHHHI", 0, 0, 0, 800,
+                                                                       480, 0)
+    for step in (len(message), 1):
+        server = normal_server()
+        for start in range(0, len(message), step):
+            server.receive_data(message[start : start + step])
+        assert server.next_event() == SetDesktopSize(800, 480, (Screen(0, 0, 0, 800, 480),))
+
+
+def test_set_desktop_size_screen_cap() -> None:
+    """A SetDesktopSize listing more screens than the cap closes the connection."""
+    import struct as _struct
+
+    import pytest as _pytest
+
+    from tests.rfb.helpers import normal_server
+    from vncterm.rfb.errors import RemoteProtocolError
+
+    server = normal_server()
+    server.receive_data(_struct.pack(">BxHHBx", 251, 800, 480, 200))
+    with _pytest.raises(RemoteProtocolError):
+        server.next_event()

@@ -14,6 +14,9 @@ class ClientMessageType(IntEnum):
     KeyEvent = 4
     PointerEvent = 5
     ClientCutText = 6
+    #: ExtendedDesktopSize's client request (rfbproto "SetDesktopSize"); only sent by clients
+    #: that saw the server announce the -308 pseudo-encoding.
+    SetDesktopSize = 251
 
 
 class ServerMessageType(IntEnum):
@@ -85,3 +88,21 @@ def as_encoding(number: int) -> Encoding | int:
         return Encoding(number)
     except ValueError:
         return number
+
+
+class ExtendedDesktopSizeReason(IntEnum):
+    """Why an ExtendedDesktopSize rectangle is sent: its x field (rfbproto "ExtendedDesktopSize
+    Pseudo-encoding")."""
+
+    SERVER = 0
+    THIS_CLIENT = 1
+    OTHER_CLIENT = 2
+
+
+class ExtendedDesktopSizeStatus(IntEnum):
+    """The outcome of a client's SetDesktopSize: an ExtendedDesktopSize rectangle's y field."""
+
+    NO_ERROR = 0
+    RESIZE_PROHIBITED = 1
+    OUT_OF_RESOURCES = 2
+    INVALID_SCREEN_LAYOUT = 3

@@ -6,9 +6,17 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from vncterm.rfb.constants import Encoding, ServerMessageType
+import numpy as np
+from numpy.typing import NDArray
+
+from vncterm.rfb.constants import (
+    Encoding,
+    ExtendedDesktopSizeReason,
+    ExtendedDesktopSizeStatus,
+    ServerMessageType,
+)
 from vncterm.rfb.errors import LocalProtocolError
-from vncterm.rfb.pixelformat import PixelFormat
+from vncterm.rfb.pixelformat import PixelFormat, encode_pixels
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +87,27 @@ class ClientCutText:
         return self.text.decode("latin-1")
 
 
+@dataclass(frozen=True, slots=True)
+class Screen:
+    """One screen of an ExtendedDesktopSize layout: an id and the area it shows."""
+
+    id: int
+    x: int
+    y: int
+    width: int
+    height: int
+    flags: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SetDesktopSize:
+    """The client asks for a new framebuffer size and screen layout (rfbproto, type 251)."""
+
+    width: int
+    height: int
+    screens: tuple[Screen, ...]
+
+
 #: Everything `RfbServer.next_event` can return besides its sentinels.
 Event = (
     ClientInitialised
@@ -88,6 +117,7 @@ Event = (
     | KeyEvent
     | PointerEvent
     | ClientCutText
+    | SetDesktopSize
 )
 
 
@@ -151,3 +181,63 @@ def bell() -> bytes:
 def server_cut_text(text: bytes) -> bytes:
     """Build a ServerCutText message; ``text`` is Latin-1 bytes (RFC 6143 s7.6.4)."""
     return _pack(_CUT_TEXT_HEADER, ServerMessageType.ServerCutText, len(text)) + text
+
+
+_NAME_LENGTH = struct.Struct(">I")
+_SCREEN_COUNT = struct.Struct(">B3x")
+_SCREEN = struct.Struct(">IHHHHI")
+
+
+def desktop_name_rectangle(name: str) -> Rectangle:
+    """The DesktopName pseudo-rectangle: the desktop's new name, UTF-8 (rfbproto, -307)."""
+    encoded = name.encode("utf-8")
+    return Rectangle(0, 0, 0, 0, Encoding.DESKTOP_NAME, _pack(_NAME_LENGTH, len(encoded)) + encoded)
+
+
+def extended_desktop_size_rectangle(
+    width: int,
+    height: int,
+    reason: ExtendedDesktopSizeReason = ExtendedDesktopSizeReason.SERVER,
+    status: ExtendedDesktopSizeStatus = ExtendedDesktopSizeStatus.NO_ERROR,
+    screens: Sequence[Screen] | None = None,
+) -> Rectangle:
+    """The ExtendedDesktopSize pseudo-rectangle (rfbproto, -308): the framebuffer size, why it
+    is sent, the outcome of a resize request and the screen layout; by default one screen,
+    id 0, covering the whole framebuffer."""
+    if screens is None:
+        screens = [Screen(0, 0, 0, width, height)]
+    parts = [_pack(_SCREEN_COUNT, len(screens))]
+    parts += [_pack(_SCREEN, s.id, s.x, s.y, s.width, s.height, s.flags) for s in screens]
+    return Rectangle(reason, status, width, height, Encoding.EXTENDED_DESKTOP_SIZE, b"".join(parts))
+
+
+def last_rect_rectangle() -> Rectangle:
+    """The LastRect pseudo-rectangle: no more rectangles in this update (rfbproto, -224).
+
+    It lets an update announce 65535 rectangles and end early.
+    """
+    return Rectangle(0, 0, 0, 0, Encoding.LAST_RECT)
+
+
+def cursor_rectangle(
+    hotspot_x: int,
+    hotspot_y: int,
+    pixels: NDArray[np.uint8],
+    mask: NDArray[np.bool_],
+    pf: PixelFormat,
+) -> Rectangle:
+    """The Cursor pseudo-rectangle (rfbproto, -239): the pointer's shape and hotspot.
+
+    ``pixels`` is RGB ``uint8[h, w, 3]``, sent in the client's pixel format; ``mask`` is
+    ``bool[h, w]``, true where the cursor is opaque, sent one bit a pixel, most significant
+    first, each row padded to a byte.
+    """
+    height, width = pixels.shape[:2]
+    if mask.shape != (height, width):
+        raise LocalProtocolError(f"cursor mask {mask.shape} does not match pixels {pixels.shape}")
+    if not (0 <= hotspot_x < max(width, 1) and 0 <= hotspot_y < max(height, 1)):
+        raise LocalProtocolError(f"cursor hotspot ({hotspot_x}, {hotspot_y}) outside the cursor")
+    bitmask = np.packbits(mask.astype(np.uint8), axis=1).tobytes()
+    return Rectangle(
+        hotspot_x, hotspot_y, width, height, Encoding.CURSOR, encode_pixels(pixels, pf) + bitmask
+    )

@@ -33,6 +33,8 @@ from vncterm.rfb.messages import (
     KeyEvent,
     PointerEvent,
     Rectangle,
+    Screen,
+    SetDesktopSize,
     SetEncodings,
     SetPixelFormat,
 )
@@ -167,6 +169,27 @@ def _build_cut_text(fields: tuple[int, ...], body: bytes) -> Event:
     return ClientCutText(body)
 
 
+#: Screens a SetDesktopSize may describe; a text console has one, multi-head viewers a few.
+_MAX_SCREENS = 16
+_SCREEN_LAYOUT = struct.Struct(">IHHHHI")
+
+
+def _screens_length(fields: tuple[int, ...], limits: Limits) -> int:
+    count = fields[3]
+    if count > _MAX_SCREENS:
+        raise RemoteProtocolError(f"SetDesktopSize lists {count} screens, over the cap")
+    return _SCREEN_LAYOUT.size * count
+
+
+def _build_set_desktop_size(fields: tuple[int, ...], body: bytes) -> Event:
+    _, width, height, _count = fields
+    screens = tuple(
+        Screen(*_SCREEN_LAYOUT.unpack_from(body, offset))
+        for offset in range(0, len(body), _SCREEN_LAYOUT.size)
+    )
+    return SetDesktopSize(width, height, screens)
+
+
 def _build_pixel_format(fields: tuple[int, ...], body: bytes) -> Event:
     pixel_format = PixelFormat.unpack(bytes(fields[1:]))
     try:
@@ -193,6 +216,9 @@ _MESSAGES: Final[dict[int, _MessageSpec]] = {
     ),
     ClientMessageType.ClientCutText: _MessageSpec(
         struct.Struct(">B3xI"), _cut_text_length, _build_cut_text
+    ),
+    ClientMessageType.SetDesktopSize: _MessageSpec(
+        struct.Struct(">BxHHBx"), _screens_length, _build_set_desktop_size
     ),
 }
 
