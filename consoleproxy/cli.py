@@ -256,14 +256,17 @@ def _serve(reactor: Any, args: argparse.Namespace, config: Config, demo: bool) -
         reactor.addSystemEventTrigger("before", "shutdown", proxy.stop)
         proxy.start_consoles()
         https_url = None
+        page_url = None
         for item in listening:
             scheme = "https" if item.tls else "http"
             host = f"[{item.host}]" if ":" in item.host else item.host
             url = f"{scheme}://{host}:{item.port}/" if item.port is not None else item.host
             if item.tls and https_url is None:
                 https_url = url
-            print(f"consoleproxy: listening on {url} (XenAPI XML-RPC and CONNECT /console)",
-                  flush=True)
+            if item.port is not None and (page_url is None or not item.tls):
+                page_url = url  # plain HTTP first: no certificate warning on 127.0.0.1
+            print(f"consoleproxy: listening on {url} (XenAPI XML-RPC, CONNECT and WebSocket "
+                  "/console, viewer pages)", flush=True)
         for console in proxy.registry.consoles:
             vm = proxy.registry.vm_by_uuid(console.vm_uuid)
             label = vm.name_label if vm is not None else "?"
@@ -274,6 +277,9 @@ def _serve(reactor: Any, args: argparse.Namespace, config: Config, demo: bool) -
             connect = url.split("//", 1)[1].rstrip("/")
             print(f"consoleproxy: demo credentials: user {DEMO_USER}, password {DEMO_PASSWORD}",
                   flush=True)
+            if page_url is not None:
+                print(f"consoleproxy: open the demo console in a browser: {page_url}",
+                      flush=True)
             print("consoleproxy: view the demo's screen through a local VNC port:\n"
                   f"  python samples/xenapi_console_flow.py --url {url} --connect {connect} "
                   "--vm demo --tunnel 5901\n  vncviewer 127.0.0.1::5901\n"

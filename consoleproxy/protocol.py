@@ -1,6 +1,11 @@
 """The Twisted adapter of the front door: one :class:`FrontDoorProtocol` per accepted connection
-reads a `CONNECT /console` request (or an XML-RPC `POST`), answers it, and then hands the
-connection over to the console (seed chapter 6, "Retrieving VNC consoles using the API").
+reads a `CONNECT /console` request, a WebSocket `GET /console` upgrade, or any other HTTP
+request (XML-RPC `POST`, the viewer pages), answers it, and then hands the connection over to
+the console (seed chapter 6, "Retrieving VNC consoles using the API") or to twisted.web.
+
+A WebSocket console gets the same authentication, console lookup and error statuses as
+CONNECT, all before the upgrade; after the ``101`` reply its RFB stream travels in binary
+messages, framed by :class:`WebSocketBridge` around the very same console protocols.
 
 After a successful request the connection is, depending on the console:
 
@@ -33,10 +38,12 @@ from twisted.internet.endpoints import (
 )
 from twisted.internet.interfaces import (
     IAddress,
+    IConsumer,
     IHalfCloseableProtocol,
     IPushProducer,
     IReactorTime,
     IStreamClientEndpoint,
+    ITransport,
 )
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
@@ -49,6 +56,7 @@ from consoleproxy.auth import (
     Authenticated,
     AuthenticationFailed,
     Authorizer,
+    Session,
     SessionStore,
 )
 from consoleproxy.connect import (
@@ -70,6 +78,17 @@ from consoleproxy.registry import (
     Registry,
 )
 from consoleproxy.relay import RelayEnd
+from consoleproxy.rfbinput import ViewerInputWatch
+from consoleproxy.web import WebRoot, build_site, find_novnc
+from consoleproxy.websocket import (
+    CLOSE_IDLE,
+    Closed,
+    StreamData,
+    UpgradeRefused,
+    WebSocketSettings,
+    WebSocketStream,
+)
+from consoleproxy.websocket import NEED_DATA as WS_NEED_DATA
 from consoleproxy.xenapi import XenApiDispatcher
 
 __all__ = [
@@ -77,6 +96,7 @@ __all__ = [
     "FrontDoorProtocol",
     "TextConsole",
     "TextStreamProtocol",
+    "WebSocketBridge",
     "XmlRpcResource",
     "default_backend_endpoint",
 ]
@@ -185,20 +205,11 @@ class XmlRpcResource(resource.Resource):
         return reply
 
 
-def _xmlrpc_site(
-    dispatcher: XenApiDispatcher, reactor: IReactorTime, limits: Limits
-) -> server.Site:
+def _web_site(root: resource.Resource, reactor: IReactorTime, limits: Limits) -> server.Site:
     request_class = type(
         "CappedRequest", (_CappedRequest,), {"max_body": limits.max_xmlrpc_body_bytes}
     )
-    site = server.Site(
-        XmlRpcResource(dispatcher),
-        requestFactory=request_class,
-        reactor=reactor,
-        timeout=limits.xmlrpc_deadline,
-    )
-    site.displayTracebacks = False
-    return site
+    return build_site(root, request_class, reactor, limits.xmlrpc_deadline)
 
 
 # -- the raw stream of a text console ----------------------------------------------------------
@@ -275,17 +286,206 @@ class TextStreamProtocol(Protocol):
         self._detach()
 
 
+# -- RFB over WebSocket ----------------------------------------------------------------------
+
+
+@implementer(ITransport, IConsumer, IPushProducer)
+class _FramedTransport:
+    """The transport a console protocol sees behind a WebSocket: its writes become binary
+    messages; producers, pausing and addresses are the real transport's."""
+
+    def __init__(self, bridge: WebSocketBridge) -> None:
+        self._bridge = bridge
+
+    @property
+    def _real(self) -> Any:
+        return self._bridge.transport
+
+    @property
+    def disconnecting(self) -> bool:
+        return bool(getattr(self._real, "disconnecting", False)) or self._bridge.closing
+
+    def write(self, data: bytes) -> None:
+        self._bridge.send(data)
+
+    def writeSequence(self, data: Any) -> None:
+        self._bridge.send(b"".join(data))
+
+    def loseConnection(self) -> None:
+        self._bridge.close()
+
+    def abortConnection(self) -> None:
+        self._real.abortConnection()
+
+    def getPeer(self) -> Any:
+        return self._real.getPeer()
+
+    def getHost(self) -> Any:
+        return self._real.getHost()
+
+    def registerProducer(self, producer: Any, streaming: bool) -> None:
+        self._real.registerProducer(producer, streaming)
+
+    def unregisterProducer(self) -> None:
+        self._real.unregisterProducer()
+
+    def pauseProducing(self) -> None:
+        self._real.pauseProducing()
+
+    def resumeProducing(self) -> None:
+        self._real.resumeProducing()
+
+    def stopProducing(self) -> None:
+        self._real.stopProducing()
+
+
+class WebSocketBridge(Protocol):
+    """Carries a console protocol's byte stream over an accepted WebSocket.
+
+    Sends a Ping when the client has been silent for ``ping_interval`` and drops a client
+    silent for twice that; with an ``idle_timeout``, closes (code 4000) a connection whose
+    viewer gave no real input (keys, pointer, clipboard) for that long.
+    """
+
+    def __init__(self, stream: WebSocketStream, inner: Any, reactor: IReactorTime,
+                 settings: WebSocketSettings) -> None:
+        self._stream = stream
+        self._inner = inner
+        self._reactor = reactor
+        self._settings = settings
+        self._watch = ViewerInputWatch()
+        self._timer: Any = None
+        self._last_heard = 0.0
+        self._last_input = 0.0
+        self._ping_outstanding = False
+        self.closing = False
+        self._lost = False
+        #: Bytes written to the client (the 101 reply and frames).
+        self.bytes_out = 0
+
+    @property
+    def _tr(self) -> Any:
+        return self.transport
+
+    def connectionMade(self) -> None:
+        self._stream.accept()
+        self._flush()
+        self._last_heard = self._last_input = self._reactor.seconds()
+        self._schedule()
+        self._inner.makeConnection(_FramedTransport(self))
+
+    def dataReceived(self, data: bytes) -> None:
+        if self.closing or self._lost:
+            return
+        self._last_heard = self._reactor.seconds()
+        self._ping_outstanding = False
+        self._stream.receive_data(data)
+        while True:
+            event = self._stream.next_event()
+            if event is WS_NEED_DATA:
+                break
+            if isinstance(event, StreamData):
+                if self._watch.feed(event.data):
+                    self._last_input = self._last_heard
+                self._inner.dataReceived(event.data)
+                if self.closing or self._lost:
+                    break
+            elif isinstance(event, Closed):
+                self._flush()
+                if not event.by_peer:
+                    log.info("websocket client broke the protocol: {code} {reason}",
+                             code=event.code, reason=event.reason)
+                self.closing = True
+                self._tr.loseConnection()
+                break
+            # PongReceived: the client is alive; that is all it says.
+        self._flush()
+
+    def connectionLost(self, reason: Failure = Failure(ConnectionError())) -> None:  # noqa: B008
+        if self._lost:
+            return
+        self._lost = True
+        self._cancel_timer()
+        self._inner.connectionLost(reason)
+
+    # -- to the client ---------------------------------------------------------------------
+
+    def _flush(self) -> None:
+        data = self._stream.data_to_send()
+        if data and self.transport is not None and not self._lost:
+            self.bytes_out += len(data)
+            self._tr.write(data)
+
+    def send(self, data: bytes) -> None:
+        """One binary message of console bytes."""
+        if not self.closing and not self._lost:
+            self._stream.send_data(data)
+            self._flush()
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        """Send a Close frame and drop the connection (the console side ended it)."""
+        if self.closing or self._lost:
+            return
+        self.closing = True
+        self._cancel_timer()
+        self._stream.close(code, reason)
+        self._flush()
+        self._tr.loseConnection()
+
+    # -- keep-alive and idle timeout -------------------------------------------------------
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+
+    def _schedule(self) -> None:
+        now = self._reactor.seconds()
+        delay = self._settings.ping_interval - (now - self._last_heard)
+        if delay <= 0:
+            delay = self._settings.ping_interval
+        idle = self._settings.idle_timeout
+        if idle is not None:
+            delay = min(delay, max(idle - (now - self._last_input), 0.0))
+        self._timer = self._reactor.callLater(delay, self._tick)
+
+    def _tick(self) -> None:
+        self._timer = None
+        if self.closing or self._lost:
+            return
+        now = self._reactor.seconds()
+        idle = self._settings.idle_timeout
+        if idle is not None and now - self._last_input >= idle:
+            log.info("websocket console closed after {idle} s without viewer input", idle=idle)
+            self.close(CLOSE_IDLE, "idle timeout")
+            return
+        if now - self._last_heard >= self._settings.ping_interval:
+            if self._ping_outstanding:
+                log.info("websocket client silent after a ping: dropped")
+                self._lost_silently()
+                return
+            self._ping_outstanding = True
+            self._last_heard = now
+            self._stream.ping(b"keep-alive")
+            self._flush()
+        self._schedule()
+
+    def _lost_silently(self) -> None:
+        self.closing = True
+        self._tr.abortConnection()
+
+
 # -- the front door ------------------------------------------------------------------------
 
 
 class _State(enum.Enum):
-    #: Sniffing the first bytes: a console request or an XML-RPC POST?
+    #: Sniffing the first bytes: a console request, or a POST for twisted.web?
     SNIFFING = "SNIFFING"
     #: Reading the console request head.
     PREAMBLE = "PREAMBLE"
     #: Connecting to the console's server elsewhere; the client is paused.
     CONNECTING = "CONNECTING"
-    #: The connection belongs to a console or to the XML-RPC endpoint.
+    #: The connection belongs to a console or to twisted.web (XML-RPC, pages).
     DELEGATED = "DELEGATED"
     #: An error reply was written; the connection is closing.
     REFUSED = "REFUSED"
@@ -324,6 +524,9 @@ class FrontDoorProtocol(Protocol):
         self._early: list[bytes] = []
         self._early_eof = False
         self._bytes_out: Callable[[], int] = lambda: 0
+        #: The request head as received, for handing a page request to twisted.web.
+        self._raw = bytearray()
+        self._websocket: WebSocketStream | None = None
 
     @property
     def _tr(self) -> Any:
@@ -364,9 +567,9 @@ class FrontDoorProtocol(Protocol):
     def _audit(self, reason: Failure) -> None:
         duration = self.factory.reactor.seconds() - self._opened
         bytes_out = self._reply_bytes + self._bytes_out()
-        if self._kind == "xmlrpc":
+        if self._kind == "http":
             log.info(
-                "xmlrpc connection from {peer} closed: {bytes_in} bytes in, "
+                "http connection from {peer} closed: {bytes_in} bytes in, "
                 "{duration:.3f} s",
                 peer=self._peer,
                 bytes_in=self._bytes_in,
@@ -445,7 +648,7 @@ class FrontDoorProtocol(Protocol):
         sniffed = bytes(self._sniffed)
         self._sniffed = bytearray()
         if head.startswith(_POST):
-            self._to_xmlrpc(sniffed)
+            self._to_web(sniffed)
         else:
             self._state = _State.PREAMBLE
             self._feed_parser(sniffed)
@@ -453,6 +656,7 @@ class FrontDoorProtocol(Protocol):
     def _feed_parser(self, data: bytes, *, eof: bool = False) -> None:
         try:
             if data:
+                self._raw += data
                 self._parser.receive_data(data)
             if eof:
                 self._parser.receive_data(b"")
@@ -474,12 +678,13 @@ class FrontDoorProtocol(Protocol):
 
     # -- answers ---------------------------------------------------------------------------
 
-    def _refuse(self, status: int, reason: str) -> None:
+    def _refuse(self, status: int, reason: str,
+                headers: tuple[tuple[str, str], ...] = ()) -> None:
         """Write the error reply and close: some clients never look at the status."""
         self._cancel_deadline()
         self._status, self._reason = status, reason
         self._state = _State.REFUSED
-        reply = error_reply(status, self._parser.http_version)
+        reply = error_reply(status, self._parser.http_version, headers=headers)
         self._reply_bytes += len(reply)
         if self.transport is not None:
             self._tr.write(reply)
@@ -490,29 +695,30 @@ class FrontDoorProtocol(Protocol):
         if self._over_cap:
             self._refuse(503, "too many connections")
             return
+        if request.method == "GET" and request.path != CONSOLE_PATH:
+            self._to_web(bytes(self._raw))
+            return
         if request.path != CONSOLE_PATH:
             self._refuse(403, "not a console path")
             return
-        if request.method != "CONNECT":
-            self._refuse(501, "WebSocket consoles are not implemented yet")
-            return
+        if request.method == "GET":
+            try:
+                self._websocket = WebSocketStream(request)
+            except UpgradeRefused as refused:
+                self._refuse(refused.status, refused.reason, refused.headers)
+                return
+            request = without_cross_origin_cookies(request)
         try:
-            self._auth = factory.sessions.authenticate_request(request)
-        except AuthenticationFailed as failure:
-            self._user = failure.username or "-"
-            self._refuse(401, failure.reason)
+            self._auth, console = factory.check_access(request)
+        except ConsoleRefused as refused:
+            self._auth = refused.auth
+            if refused.user:
+                self._user = refused.user
+            self._console = refused.console
+            self._refuse(refused.status, refused.reason)
             return
-        session = self._auth.session
-        self._user = session.username
-        try:
-            console = factory.registry.lookup(request.query)
-        except ConsoleLookupError as error:
-            self._refuse(error.status, error.reason)
-            return
+        self._user = self._auth.session.username
         self._console = console
-        if not factory.authorizer.may_open(session, console):
-            self._refuse(403, "not allowed to open this console")
-            return
         if not factory.console_claimed(console):
             self._refuse(503, "console session limit reached")
             return
@@ -543,6 +749,18 @@ class FrontDoorProtocol(Protocol):
     def _delegate_to(
         self, protocol: Any, trailing: bytes, bytes_out: Callable[[], int]
     ) -> None:
+        if self._websocket is not None:
+            # The 101 reply is written by the bridge, before any console byte.
+            bridge = WebSocketBridge(self._websocket, protocol, self.factory.reactor,
+                                     self.factory.websocket)
+            self._status, self._reason = 101, "WebSocket"
+            self._state = _State.DELEGATED
+            self._delegate = bridge
+            self._bytes_out = lambda: bridge.bytes_out
+            bridge.makeConnection(self.transport)
+            if trailing and self._state is _State.DELEGATED:
+                bridge.dataReceived(trailing)
+            return
         self._succeed()
         self._state = _State.DELEGATED
         self._delegate = protocol
@@ -576,8 +794,13 @@ class FrontDoorProtocol(Protocol):
                 server_transport.loseConnection()
             return
         early, self._early = b"".join(self._early), []
-        client_end = RelayEnd(early=early)
-        self._delegate_to(client_end, b"", lambda: server_end.bytes_read)
+        if self._websocket is not None:
+            # Early bytes are still WebSocket frames: they go through the bridge.
+            client_end = RelayEnd()
+            self._delegate_to(client_end, early, lambda: server_end.bytes_read)
+        else:
+            client_end = RelayEnd(early=early)
+            self._delegate_to(client_end, b"", lambda: server_end.bytes_read)
         assert self.transport is not None
         self._tr.resumeProducing()
         client_end.join(server_end)
@@ -592,8 +815,9 @@ class FrontDoorProtocol(Protocol):
         self._tr.resumeProducing()
         self._refuse(404, f"console server unreachable: {failure.getErrorMessage()}")
 
-    def _to_xmlrpc(self, sniffed: bytes) -> None:
-        self._kind = "xmlrpc"
+    def _to_web(self, sniffed: bytes) -> None:
+        """Hand the connection, from its first byte, to twisted.web (XML-RPC and pages)."""
+        self._kind = "http"
         self._cancel_deadline()
         if self._over_cap:
             self._state = _State.REFUSED
@@ -603,7 +827,7 @@ class FrontDoorProtocol(Protocol):
             self._tr.loseConnection()
             return
         assert self.transport is not None
-        channel = self.factory.xmlrpc_site.buildProtocol(self._tr.getPeer())
+        channel = self.factory.web_site.buildProtocol(self._tr.getPeer())
         assert channel is not None
         self._state = _State.DELEGATED
         self._delegate = channel
@@ -629,8 +853,14 @@ class ConsoleProxyFactory(Factory):
         backend_endpoint: Callable[[BackendSpec], IStreamClientEndpoint] | None = None,
         limits: Limits | None = None,
         max_sessions_per_console: int | None = None,
+        websocket: WebSocketSettings | None = None,
+        novnc_dir: str | None = None,
     ) -> None:
-        """``text_consoles`` maps a text backend's spec string to the console hosting it."""
+        """``text_consoles`` maps a text backend's spec string to the console hosting it.
+
+        ``novnc_dir`` names noVNC's directory for the viewer pages; when None it is searched
+        for (see :func:`consoleproxy.web.find_novnc`).
+        """
         self.reactor = reactor
         self.registry = registry
         self.sessions = sessions
@@ -641,8 +871,16 @@ class ConsoleProxyFactory(Factory):
             backend_endpoint or (lambda backend: default_backend_endpoint(reactor, backend))
         )
         self.max_sessions_per_console = max_sessions_per_console
+        self.websocket = websocket or WebSocketSettings()
         self.dispatcher = XenApiDispatcher(registry, sessions, self.limits)
-        self.xmlrpc_site = _xmlrpc_site(self.dispatcher, reactor, self.limits)
+        self.novnc_dir = find_novnc(novnc_dir)
+        if self.novnc_dir is None:
+            log.warn("noVNC not found: the browser console page cannot start "
+                     "(npm ci, or apt-get install novnc)")
+        self.web_root = WebRoot(self, XmlRpcResource(self.dispatcher), novnc_dir=self.novnc_dir)
+        #: twisted.web over the same listeners: XML-RPC and the viewer pages.
+        self.web_site = _web_site(self.web_root, reactor, self.limits)
+        self.xmlrpc_site = self.web_site
         #: Client connections open now (console and XML-RPC alike).
         self.open_connections = 0
         self._per_console: dict[str, int] = {}
@@ -677,6 +915,89 @@ class ConsoleProxyFactory(Factory):
     def sessions_on(self, console: Console) -> int:
         """How many clients are connected to ``console`` now."""
         return self._per_console.get(console.uuid, 0)
+
+    # -- console access, shared by CONNECT, WebSocket and the pages ------------------------
+
+    def check_access(self, request: Request) -> tuple[Authenticated, Console]:
+        """Authenticate ``request``, look its console up and authorise; or ConsoleRefused."""
+        try:
+            auth = self.sessions.authenticate_request(request)
+        except AuthenticationFailed as failure:
+            raise ConsoleRefused(401, failure.reason, user=failure.username) from None
+        session = auth.session
+        try:
+            console = self.registry.lookup(request.query)
+        except ConsoleLookupError as error:
+            raise ConsoleRefused(error.status, error.reason, auth=auth,
+                                 user=session.username) from None
+        if not self.authorizer.may_open(session, console):
+            raise ConsoleRefused(403, "not allowed to open this console", auth=auth,
+                                 user=session.username, console=console)
+        return auth, console
+
+    def console_available(self, console: Console) -> bool:
+        """False when a hosted text console's source is gone (a console request gets 404)."""
+        if not console.backend.is_text_source:
+            return True
+        hosted = self.text_consoles.get(console.backend.spec)
+        return hosted is not None and hosted.available
+
+    def may_open(self, session: Session, console: Console) -> bool:
+        return self.authorizer.may_open(session, console)
+
+    @property
+    def idle_timeout(self) -> float | None:
+        return self.websocket.idle_timeout
+
+    def console_status(self, request: Request) -> tuple[int, str]:
+        """The status a console request would get now, without opening anything."""
+        try:
+            auth, console = self.check_access(request)
+        except ConsoleRefused as refused:
+            if refused.auth is not None and refused.auth.ephemeral:
+                self.sessions.logout(refused.auth.session.ref)
+            return refused.status, refused.reason
+        if auth.ephemeral:
+            self.sessions.logout(auth.session.ref)
+        limit = self.max_sessions_per_console
+        if limit is not None and self.sessions_on(console) >= limit:
+            return 503, "console session limit reached"
+        if not self.console_available(console):
+            return 404, "console not available"
+        return 200, "OK"
+
+
+class ConsoleRefused(Exception):
+    """A console request is refused with ``status``; what was learnt on the way is kept."""
+
+    def __init__(self, status: int, reason: str, *, auth: Authenticated | None = None,
+                 user: str = "", console: Console | None = None) -> None:
+        super().__init__(status, reason)
+        self.status = status
+        self.reason = reason
+        self.auth = auth
+        self.user = user
+        self.console = console
+
+
+def without_cross_origin_cookies(request: Request) -> Request:
+    """``request`` without its cookies when a browser sent it from another origin.
+
+    SameSite=Strict already keeps browsers from sending the session cookie cross-site; this
+    also covers same-site pages of other origins (another port). A session in the query is
+    kept: whoever put it there holds the secret.
+    """
+    origin = request.header("origin")
+    if origin is None:
+        return request
+    host = request.header("host") or ""
+    if origin != "null" and origin.split("://", 1)[-1].rstrip("/") == host:
+        return request
+    if not request.cookies:
+        return request
+    from dataclasses import replace
+
+    return replace(request, cookies={})
 
 
 def _describe(address: object) -> str:

@@ -16,6 +16,9 @@ The ``[proxy]`` table of the configuration (all keys optional)::
     max_sessions_per_console = 4                  # 503 beyond it; unlimited when absent
     columns = 80                                  # size of hosted text consoles
     rows = 24
+    novnc_dir = "/usr/share/novnc"                # noVNC for the viewer pages (default: searched)
+    websocket_ping_interval = 30                  # seconds of client silence before a Ping
+    websocket_idle_timeout = 900                  # close after this long without input (off)
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from twisted.protocols.tls import TLSMemoryBIOFactory
 from consoleproxy.auth import SessionStore
 from consoleproxy.protocol import ConsoleProxyFactory, TextConsole
 from consoleproxy.registry import BackendKind, BackendSpec, Config, ConfigError, Registry
+from consoleproxy.websocket import WebSocketSettings
 from vncterm.backends.base import ConsoleSource
 from vncterm.backends.command import CommandSource
 from vncterm.backends.ptydevice import PtyDeviceSource
@@ -88,12 +92,16 @@ class ProxySettings:
     max_sessions_per_console: int | None = None
     columns: int = 80
     rows: int = 24
+    novnc_dir: str | None = None
+    websocket_ping_interval: float = 30.0
+    websocket_idle_timeout: float | None = None
 
 
 def parse_proxy_settings(table: Mapping[str, Any]) -> ProxySettings:
     """Check the ``[proxy]`` table; raises ConfigError naming the bad key."""
     known = {"listen", "certificate", "private_key", "tls_minimum", "max_sessions_per_console",
-             "columns", "rows"}
+             "columns", "rows", "novnc_dir", "websocket_ping_interval",
+             "websocket_idle_timeout"}
     for name in table:
         if name not in known:
             raise ConfigError(f"proxy.{name}", f"unknown key; expected one of "
@@ -106,7 +114,13 @@ def parse_proxy_settings(table: Mapping[str, Any]) -> ProxySettings:
         ):
             raise ConfigError("proxy.listen", "must be a non-empty array of endpoint strings")
         values["listen"] = tuple(listen)
-    for name in ("certificate", "private_key"):
+    for name in ("websocket_ping_interval", "websocket_idle_timeout"):
+        if name in table:
+            value = table[name]
+            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                raise ConfigError(f"proxy.{name}", "must be a positive number of seconds")
+            values[name] = float(value)
+    for name in ("certificate", "private_key", "novnc_dir"):
         if name in table:
             if not isinstance(table[name], str) or not table[name]:
                 raise ConfigError(f"proxy.{name}", "must be a file path")
@@ -385,6 +399,11 @@ class ConsoleProxy:
             text_consoles=consoles,
             limits=config.limits,
             max_sessions_per_console=self.settings.max_sessions_per_console,
+            websocket=WebSocketSettings(
+                ping_interval=self.settings.websocket_ping_interval,
+                idle_timeout=self.settings.websocket_idle_timeout,
+            ),
+            novnc_dir=self.settings.novnc_dir,
         )
         self.listening: list[Listening] = []
 

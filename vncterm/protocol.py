@@ -15,8 +15,11 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from vncterm.mousereport import CONTROL, META, MouseModes, MouseReporter
 from vncterm.pointer import Drag, MiddleClick, PointerAction, PointerTracker, Press, Release, Wheel
 from vncterm.render.framebuffer import CELL_HEIGHT, CELL_WIDTH, Renderer
+from vncterm.rfb import clipboard
+from vncterm.rfb.clipboard import ClipboardFlag, ExtendedClipboard
 from vncterm.rfb.constants import Encoding, ExtendedDesktopSizeReason, ExtendedDesktopSizeStatus
 from vncterm.rfb.errors import RemoteProtocolError
 from vncterm.rfb.messages import (
@@ -71,6 +74,7 @@ class RfbViewerProtocol(Protocol):
         )
         self.keyboard = Keyboard()
         self.pointer = PointerTracker(CELL_WIDTH, CELL_HEIGHT)
+        self.mouse = MouseReporter()
         self.view = ViewerView(session.terminal)
         self._view_renderer: Renderer | None = None
         self._drag_anchor: Position | None = None
@@ -80,6 +84,8 @@ class RfbViewerProtocol(Protocol):
         self._size_notice: tuple[ExtendedDesktopSizeReason, ExtendedDesktopSizeStatus] | None = None
         #: A DesktopName owed to the viewer.
         self._name_notice: str | None = None
+        #: Whether the viewer speaks Extended Clipboard (UTF-8 both ways).
+        self._extended_clipboard = False
         self._attached = False
         self._paused = False
         self._handshake_timer: Any = None
@@ -185,9 +191,7 @@ class RfbViewerProtocol(Protocol):
             session.frame_wanted(now=not event.incremental)
             self._flush()
         elif isinstance(event, PointerEvent):
-            now = session.reactor.seconds()
-            for action in self.pointer.event(event.button_mask, event.x, event.y, now):
-                self._pointer(action)
+            self._pointer_event(event)
         elif isinstance(event, SetEncodings):
             self.updates.set_encodings(event.encodings)
             if Encoding.EXTENDED_DESKTOP_SIZE in event.encodings:
@@ -196,6 +200,11 @@ class RfbViewerProtocol(Protocol):
                                      ExtendedDesktopSizeStatus.NO_ERROR)
             if Encoding.DESKTOP_NAME in event.encodings and session.terminal.title:
                 self._name_notice = session.terminal.title
+            if Encoding.EXTENDED_CLIPBOARD in event.encodings and not self._extended_clipboard:
+                self._extended_clipboard = True
+                self.server.send_extended_clipboard(clipboard.caps())
+        elif isinstance(event, ExtendedClipboard):
+            self._extended_clipboard_message(event)
         elif isinstance(event, SetDesktopSize):
             self._set_desktop_size(event)
         elif isinstance(event, SetPixelFormat):
@@ -369,6 +378,43 @@ class RfbViewerProtocol(Protocol):
             self._back_to_live()
             session.type_keys(data)
 
+    def _extended_clipboard_message(self, message: ExtendedClipboard) -> None:
+        action = message.action
+        if action == ClipboardFlag.PROVIDE and message.text is not None:
+            if not self.view_only:
+                self._back_to_live()
+                self.session.paste(message.text)
+        elif action == ClipboardFlag.NOTIFY and message.flags & ClipboardFlag.TEXT:
+            if not self.view_only:
+                self.server.send_extended_clipboard(clipboard.request_text())
+        elif action == ClipboardFlag.REQUEST and message.flags & ClipboardFlag.TEXT:
+            if self.copied:
+                self.server.send_extended_clipboard(clipboard.provide(self.copied))
+
+    def _pointer_event(self, event: PointerEvent) -> None:
+        session = self.session
+        tracking, sgr = session.terminal.mouse_modes
+        column, row = event.x // CELL_WIDTH, event.y // CELL_HEIGHT
+        # An application that asked for the mouse gets it (unless Shift is held: then, as in
+        # xterm, the viewer selects text locally); a view-only viewer's mouse goes nowhere.
+        if tracking and not self.keyboard.shift and not self.view.private:
+            report = self.mouse.report(
+                MouseModes(tracking, sgr), event.button_mask, column, row,
+                self._mouse_modifiers(),
+            )
+            self.pointer.event(event.button_mask, event.x, event.y, session.reactor.seconds())
+            if report and not self.view_only:
+                session.type_keys(report)
+            return
+        self.mouse.report(MouseModes(), event.button_mask, column, row)
+        for action in self.pointer.event(event.button_mask, event.x, event.y,
+                                         session.reactor.seconds()):
+            self._pointer(action)
+
+    def _mouse_modifiers(self) -> int:
+        keyboard = self.keyboard
+        return (CONTROL if keyboard.control else 0) | (META if keyboard.alt else 0)
+
     def _pointer(self, action: PointerAction) -> None:
         view = self.view
         terminal = self.session.terminal
@@ -403,7 +449,10 @@ class RfbViewerProtocol(Protocol):
             text = view.selected_text()
             if text:
                 self.copied = text
-                self.server.send_server_cut_text(text.encode("latin-1", "replace"))
+                if self._extended_clipboard:
+                    self.server.send_extended_clipboard(clipboard.provide(text))
+                else:
+                    self.server.send_server_cut_text(text.encode("latin-1", "replace"))
                 self._write_out()
         elif isinstance(action, MiddleClick) and self.copied and not self.view_only:
             self.session.paste(self.copied)

@@ -496,3 +496,48 @@ def test_title_goes_out_as_desktop_name(session: ConsoleSession, clock: MemoryRe
     data = wire.value()
     assert b"build log" in data
     assert any(e == -307 for (*_, e) in rectangles(data))
+
+
+def test_mouse_goes_to_application_that_asked(session: ConsoleSession, clock: MemoryReactorClock,
+                                               console: FakeConsole) -> None:
+    """With mouse tracking on, clicks are reported to the console; with Shift they select."""
+    output(session, clock, b"\x1b[?1000h\x1b[?1006hclick me")
+    protocol, wire = connect(session)
+    pointer(protocol, 1, 2 * 8, 0)
+    pointer(protocol, 0, 2 * 8, 0)
+    assert bytes(console.written) == b"\x1b[<0;3;1M\x1b[<0;3;1m"
+    key(protocol, 0xFFE1)  # Shift_L held: local selection instead
+    request(protocol, incremental=False)
+    wire.clear()
+    pointer(protocol, 1, 0, 0)
+    pointer(protocol, 1, 4 * 8, 0)
+    pointer(protocol, 0, 4 * 8, 0)
+    assert b"click" in wire.value()
+    assert bytes(console.written) == b"\x1b[<0;3;1M\x1b[<0;3;1m"
+
+
+def test_extended_clipboard_utf8_both_ways(session: ConsoleSession, clock: MemoryReactorClock,
+                                           console: FakeConsole) -> None:
+    """With Extended Clipboard, a selection goes out as UTF-8 and a UTF-8 paste is typed."""
+    import zlib
+
+    from vncterm.rfb import clipboard
+
+    output(session, clock, "größe 日本".encode())
+    protocol, wire = connect(session)
+    set_encodings(protocol, 0, -1063131698)
+    assert wire.value().startswith(b"\x03\x00\x00\x00\xff\xff\xff\xf8")  # caps, length -8
+    request(protocol, incremental=False)
+    wire.clear()
+    pointer(protocol, 1, 0, 0)
+    pointer(protocol, 1, 8 * 8, 0)
+    pointer(protocol, 0, 8 * 8, 0)
+    data = wire.value()
+    start = data.index(b"\x03\x00\x00\x00\xff")
+    (length,) = struct.unpack_from("!i", data, start + 4)
+    assert clipboard.parse(data[start + 8 : start + 8 - length]).text == "größe 日本"
+    text = "ça va\n".encode() + b"\0"
+    payload = struct.pack("!I", (1 << 28) | 1) + zlib.compress(struct.pack("!I", len(text)) + text)
+    protocol.dataReceived(struct.pack("!BxxxI", 6, (1 << 32) - len(payload)) + payload)
+    run_until_idle(clock)
+    assert bytes(console.written) == "ça va\r".encode()

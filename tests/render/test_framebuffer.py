@@ -41,7 +41,7 @@ def cell(renderer: Renderer, x: int, y: int) -> np.ndarray:
 
 
 def colours(pixels: np.ndarray) -> set[tuple[int, int, int]]:
-    return {tuple(int(v) for v in pixel) for pixel in pixels.reshape(-1, 3)}
+    return {(int(red), int(green), int(blue)) for red, green, blue in pixels.reshape(-1, 3)}
 
 
 def test_pixels_shape() -> None:
@@ -203,4 +203,19 @@ def test_incremental_render_long_streams(seed: int) -> None:
     rnd = random.Random(seed)
     test_incremental_render_equals_full_render.hypothesis.inner_test(  # type: ignore[attr-defined]
         [rnd.choice([*PIECES, b""]) for _ in range(400)]
+    )
+
+
+def test_stub_left_of_an_overwritten_wide_character_is_redrawn() -> None:
+    """A stub orphaned by a wide character drawn one cell earlier loses the old glyph's half."""
+    test_incremental_render_equals_full_render.hypothesis.inner_test(  # type: ignore[attr-defined]
+        [b"x"] * 13 + [b"\x1b[H", b"x", b"\x1b[?25l", "\u4e00".encode(), b"\x1b[H", b"",
+                       "\u4e00".encode()]
+    )
+
+
+def test_cell_before_a_replaced_stub_is_redrawn_narrow() -> None:
+    """A cell drawn two cells wide over a stub is drawn narrow once the stub is replaced."""
+    test_incremental_render_equals_full_render.hypothesis.inner_test(  # type: ignore[attr-defined]
+        [b"x"] * 10 + [b"\x1b[H", "\u4e00".encode(), b"\x1b[H", b"x", b""] + [b"x"] * 5
     )

@@ -107,9 +107,15 @@ def test_remote_errors(data: bytes, reason: str) -> None:
 def test_over_cap_length_fails_before_the_body_arrives() -> None:
     """An over-cap ClientCutText is rejected from its header alone."""
     server = normal_server(SMALL)
-    assert feed(server, [b"\x06\x00\x00\x00\xff\xff\xff\xff"]) == (
+    assert feed(server, [b"\x06\x00\x00\x00\x7f\xff\xff\xff"]) == (
         [],
-        "ClientCutText of 4294967295 bytes is over the cap",
+        "ClientCutText of 2147483647 bytes is over the cap",
+    )
+    # A negative length is an Extended Clipboard payload of that many bytes: capped as well.
+    server = normal_server(SMALL)
+    assert feed(server, [b"\x06\x00\x00\x00\x80\x00\x00\x00"]) == (
+        [],
+        "ClientCutText of 2147483648 bytes is over the cap",
     )
 
 

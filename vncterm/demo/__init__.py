@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import termios
 import time
 from importlib import resources
 
@@ -35,6 +36,11 @@ def main() -> None:
     replay(sys.stdout.fileno(), data[:cut] if cut > 0 else data)
     os.write(sys.stdout.fileno(), b"\r\n[vncterm demo: the boot above was replayed; "
              b"this is a real shell on this machine]\r\n")
+    # The replayed prompts asked for the cursor position (ESC[6n) and the terminal answered:
+    # those answers wait in the tty's input and would be typed into the shell. Drop them.
+    time.sleep(0.2)
+    if os.isatty(sys.stdin.fileno()):
+        termios.tcflush(sys.stdin.fileno(), termios.TCIFLUSH)
     shell = os.environ.get("SHELL") or shutil.which("bash") or "/bin/sh"
     os.execvp(shell, [shell, "-i"])
 

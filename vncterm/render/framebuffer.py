@@ -36,6 +36,13 @@ Rect = tuple[int, int, int, int]
 
 #: Marks a remembered cell as unknown so that it is drawn again.
 _UNKNOWN = Char("\x00unknown")
+#: The same for a cell that was drawn as the stub of a wide character (which `_draw_row` must
+#: know: the cell before it was drawn two cells wide).
+_UNKNOWN_STUB = Char("", "\x00unknown")
+
+
+def _forget(row: list[Char], x: int) -> None:
+    row[x] = _UNKNOWN_STUB if row[x].data == "" else _UNKNOWN
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +161,7 @@ class Renderer:
         cursor = terminal.cursor if terminal.cursor_visible else None
         if cursor_drawn is not None and cursor_drawn != cursor:
             x, y = cursor_drawn
-            self._drawn[y][x] = _UNKNOWN
+            _forget(self._drawn[y], x)
             damage_rows.add(y)
         if cursor is not None:
             damage_rows.add(cursor[1])
@@ -187,10 +194,10 @@ class Renderer:
                 # The cursor's pixels moved with the rows: that cell is stale where it landed.
                 if y - count >= top:
                     stale_rows.append(y - count)
-                    drawn[y - count][x] = _UNKNOWN
+                    _forget(drawn[y - count], x)
                 if y > bottom - count:
                     stale_rows.append(y)
-                    drawn[y][x] = _UNKNOWN
+                    _forget(drawn[y], x)
                 self._cursor_drawn = None
         return (start, end, dy), stale_rows
 
@@ -213,9 +220,15 @@ class Renderer:
         # A wide character covers its own cell and the stub after it: redraw them together
         # (and a stub left behind when the wide character was overwritten, which still shows
         # the right half of the old glyph).
-        if x0 > 0 and cells[x0].data == "" and cells[x0 - 1].data != "":
+        if x0 > 0 and (
+            (cells[x0].data == "" and cells[x0 - 1].data != "")
+            or (drawn[x0].data == "" and drawn[x0 - 1].data != "")
+        ):
+            # Also when x0 was the stub of a character drawn two cells wide at x0 - 1.
             x0 -= 1
-        if x1 < cols and cells[x1].data == "" and x1 > 0 and cells[x1 - 1].data != "":
+        if x1 < cols and cells[x1].data == "":
+            # Even an unchanged stub after the span: its pixels may be the right half of the
+            # old glyph of a wide character that stood at x1 - 1 (now a stub itself).
             x1 += 1
         tiles = self._tiles
         row_tiles = []

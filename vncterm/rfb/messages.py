@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from vncterm.rfb.clipboard import ExtendedClipboard
 from vncterm.rfb.constants import (
     Encoding,
     ExtendedDesktopSizeReason,
@@ -118,6 +119,7 @@ Event = (
     | PointerEvent
     | ClientCutText
     | SetDesktopSize
+    | ExtendedClipboard
 )
 
 

@@ -22,7 +22,7 @@ from enum import Enum, auto
 from typing import Final, Literal
 
 from vncterm.limits import DEFAULT_LIMITS, Limits
-from vncterm.rfb import messages
+from vncterm.rfb import clipboard, messages
 from vncterm.rfb.constants import ClientMessageType, SecurityResult, SecurityType, as_encoding
 from vncterm.rfb.errors import LocalProtocolError, RemoteProtocolError
 from vncterm.rfb.messages import (
@@ -140,6 +140,8 @@ def _encodings_length(fields: tuple[int, ...], limits: Limits) -> int:
 
 def _cut_text_length(fields: tuple[int, ...], limits: Limits) -> int:
     length = fields[1]
+    if length >= _EXTENDED_CUT_TEXT:
+        length = (1 << 32) - length  # a negative length: an Extended Clipboard payload
     if length > limits.max_client_cut_text:
         raise RemoteProtocolError(f"ClientCutText of {length} bytes is over the cap")
     return length
@@ -166,7 +168,13 @@ def _build_pointer_event(fields: tuple[int, ...], body: bytes) -> Event:
 
 
 def _build_cut_text(fields: tuple[int, ...], body: bytes) -> Event:
+    if fields[1] >= _EXTENDED_CUT_TEXT:
+        return clipboard.parse(body)
     return ClientCutText(body)
+
+
+#: ClientCutText lengths from here up are negative int32s: Extended Clipboard messages.
+_EXTENDED_CUT_TEXT = 1 << 31
 
 
 #: Screens a SetDesktopSize may describe; a text console has one, multi-head viewers a few.
@@ -518,6 +526,11 @@ class RfbServer:
         """Queue a ServerCutText of Latin-1 ``text``."""
         self._require_normal("ServerCutText")
         self._outgoing += messages.server_cut_text(text)
+
+    def send_extended_clipboard(self, payload: bytes) -> None:
+        """Queue a ServerCutText carrying an Extended Clipboard payload (see `clipboard`)."""
+        self._require_normal("ServerCutText")
+        self._outgoing += clipboard.server_cut_text_extended(payload)
 
     def send_colour_map(self) -> None:
         """Queue SetColourMapEntries with the fixed 256-entry `COLOUR_MAP`.

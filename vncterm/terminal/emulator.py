@@ -15,7 +15,14 @@ subclass that adds what a VNC console needs and pyte 0.8.2 lacks:
 Cells are pyte `Char` values: ``Char(data, fg, bg, bold, italics, underscore, strikethrough,
 reverse, blink)``. ``data`` is one character (possibly followed by combining marks), ``""`` for
 the right half of a wide character. ``fg``/``bg`` are ``"default"``, one of the 16 names
-(``"red"``, ``"brightred"``, ... as in `pyte.graphics`) or six lowercase hex digits.
+(``"red"``, ``"brightred"``, ... as in `pyte.graphics`) or six lowercase hex digits. Cells are
+immutable and shared: equal cells are usually the same object, on every screen.
+
+pyte parses one character at a time through a generator and draws one cell at a time; console
+output is mostly plain ASCII lines and simple CSIs, so `_Stream.feed_text` hands runs of text
+and line controls to `_Screen.draw_plain` whole and dispatches complete simple CSIs itself.
+Everything else still takes pyte's path, and the fast paths are tested against it
+(tests/terminal/test_fast_paths.py): same cells, cursor, scrollback, replies and damage.
 """
 
 from __future__ import annotations
@@ -24,14 +31,22 @@ import codecs
 import re
 import unicodedata
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 import pyte
 from pyte import charsets, graphics, modes
-from pyte.screens import Char, StaticDefaultDict
+from pyte.screens import Char, StaticDefaultDict, wcwidth
 
-from vncterm.terminal.scrollback import DEFAULT_SCROLLBACK_LINES, Scrollback, compact
+from vncterm.terminal.scrollback import (
+    DEFAULT_SCROLLBACK_LINES,
+    EMPTY_LINE,
+    CompactLine,
+    Scrollback,
+    compact,
+    compact_text,
+)
 
 __all__ = [
     "ANSWERBACK_PRIMARY_DA",
@@ -88,6 +103,94 @@ _WATCHED = frozenset(
 
 _BASE_COLOURS = ("black", "red", "green", "brown", "blue", "magenta", "cyan", "white")
 
+_IRM = modes.IRM
+_LNM = modes.LNM
+_DECAWM = modes.DECAWM
+_LAT1_MAP = charsets.LAT1_MAP
+
+#: A run `_Screen.draw_plain` takes in one call: printable ASCII, CR, LF, HT and BS (bounded,
+#: so that one huge feed does not become millions of line strings at once).
+_PLAIN_RUN = re.compile(r"[\x20-\x7e\r\n\t\x08]{1,8192}")
+_PLAIN_TOKENS = re.compile(r"[\x20-\x7e]+|[\r\n\t\x08]")
+_TAB_OR_BACKSPACE = re.compile(r"([\t\x08])")
+#: A complete CSI of digits and semicolons (after an optional ``?``) with a letter as final
+#: byte: dispatched by `_Stream` itself instead of one character at a time through pyte's parser.
+_SIMPLE_CSI = re.compile(r"\x1b\[(\??)([0-9;]*)([@A-Za-z`])")
+
+# Cells are immutable, so one Char per (character, rendition) is shared by every cell, row and
+# screen that shows it: drawing is a dictionary lookup and an idle screen holds no cells of its
+# own. The caches are bounded; when one fills up it starts again (the Chars in use live on).
+_MAX_RENDITIONS = 1024
+_MAX_CELLS_PER_RENDITION = 1024
+_MAX_SGR_RESULTS = 4096
+_MAX_CSI_PARAMETERS = 4096
+
+_DEFAULT_CELL = Char(" ", "default", "default", reverse=False)
+_DEFAULT_CELL_REVERSE = Char(" ", "default", "default", reverse=True)
+
+
+class _Cells(dict[str, Char]):
+    """The shared cells of one rendition (a cursor's attributes), by character."""
+
+    __slots__ = ("attrs",)
+
+    def __init__(self, attrs: Char) -> None:
+        super().__init__()
+        self.attrs = attrs
+
+    def __missing__(self, data: str) -> Char:
+        cell = self.attrs._replace(data=data)
+        if len(self) < _MAX_CELLS_PER_RENDITION:
+            self[data] = cell
+        return cell
+
+
+_renditions: dict[Char, _Cells] = {}
+_sgr_results: dict[tuple[Char, tuple[int, ...], bool], Char] = {}
+_blanks: dict[tuple[str, str, bool], Char] = {}
+_csi_parameters: dict[str, tuple[int, ...]] = {}
+
+
+def _cells_for(attrs: Char) -> _Cells:
+    cells = _renditions.get(attrs)
+    if cells is None:
+        if len(_renditions) >= _MAX_RENDITIONS:
+            _renditions.clear()
+        cells = _renditions[attrs] = _Cells(attrs)
+    return cells
+
+
+def _parse_parameters(parameters: str) -> tuple[int, ...]:
+    """What pyte's parser makes of a CSI's digits and semicolons (``""`` is one 0)."""
+    values = _csi_parameters.get(parameters)
+    if values is None:
+        values = tuple(min(int(value or 0), 9999) for value in parameters.split(";"))
+        if len(_csi_parameters) >= _MAX_CSI_PARAMETERS:
+            _csi_parameters.clear()
+        _csi_parameters[parameters] = values
+    return values
+
+
+#: A region row while `_Screen.draw_plain` scrolls: blank (None), a pyte line, or text drawn
+#: from column 0 on a blank row with one rendition (made into a pyte line only if it stays).
+_Row: TypeAlias = StaticDefaultDict[int, Char] | tuple[str, _Cells] | None
+
+
+def _expand(row: tuple[str, _Cells], default: Char) -> StaticDefaultDict[int, Char]:
+    text, cells = row
+    line: StaticDefaultDict[int, Char] = StaticDefaultDict(default)
+    line.update(zip(range(len(text)), map(cells.__getitem__, text), strict=True))
+    return line
+
+
+def _compact_row(row: _Row, columns: int) -> CompactLine:
+    if row is None:
+        return EMPTY_LINE
+    if type(row) is tuple:
+        text, cells = row
+        return compact_text(text, cells.attrs[1:], columns)
+    return compact(row, columns)  # type: ignore[arg-type]
+
 
 def _clamp_byte(value: int) -> int:
     return 255 if value > 255 else value
@@ -124,7 +227,15 @@ class _Screen(pyte.Screen):
         self.csi_intermediates = ""
         self.csi_separators = 0
         self.csi_colons: list[int] = []
+        # The shared cells of the cursor's rendition, looked up again when it changes.
+        self._cells_attrs: Char | None = None
+        self._cells = _cells_for(_DEFAULT_CELL)
         super().__init__(columns, lines)
+
+    @property
+    def default_char(self) -> Char:
+        """A blank in the default rendition (shared, unlike pyte's fresh one per call)."""
+        return _DEFAULT_CELL_REVERSE if DECSCNM in self.mode else _DEFAULT_CELL
 
     # -- damage ---------------------------------------------------------------------------
 
@@ -145,6 +256,14 @@ class _Screen(pyte.Screen):
                 buffer.pop(y, None)
             else:
                 buffer[y] = line
+        self._scrolled(top, bottom, count)
+
+    def _scrolled(self, top: int, bottom: int, count: int) -> None:
+        """Record the damage of region rows ``top..bottom`` moving up ``count`` rows.
+
+        ``count`` scrolls of one row give the same `Damage` as one scroll of ``count``.
+        """
+        count = min(count, bottom - top + 1)
         dirty = self.dirty
         if len(dirty) >= self.lines and self.pending_scroll is None:
             return  # Everything is redrawn anyway; a scroll would only add work.
@@ -237,13 +356,243 @@ class _Screen(pyte.Screen):
             data = _UNPRINTABLE.sub("", data)
             if not data:
                 return
+        if data.isascii():
+            self.draw_plain(data)
+        else:
+            self._draw_text(data)
+
+    def _draw_text(self, data: str) -> None:
+        """pyte's `Screen.draw` of printable text, one character at a time (the same steps,
+        with shared cells and local names)."""
         cursor = self.cursor
         first = data[0]
         if cursor.x == 0 and first >= "\u0300" and cursor.y and unicodedata.combining(first):
             # pyte joins the mark to the last cell of the previous row without marking it.
             self.dirty.add(cursor.y - 1)
-        super().draw(data)
         self.last_char = data[-1]
+        text = data.translate(self.g1_charset if self.charset else self.g0_charset)
+        attrs = cursor.attrs
+        if attrs is not self._cells_attrs:
+            self._cells = _cells_for(attrs)
+            self._cells_attrs = attrs
+        cells = self._cells
+        columns = self.columns
+        mode = self.mode
+        autowrap = _DECAWM in mode
+        insert = _IRM in mode
+        buffer = self.buffer
+        dirty = self.dirty
+        for char in text:
+            width = wcwidth(char)
+            if cursor.x == columns:
+                if autowrap:
+                    dirty.add(cursor.y)
+                    self.carriage_return()
+                    self.linefeed()
+                elif width > 0:
+                    cursor.x -= width
+            if insert and width > 0:
+                self.insert_characters(width)
+            line = buffer[cursor.y]
+            x = cursor.x
+            if width == 1:
+                line[x] = cells[char]
+            elif width == 2:
+                # A two-cell character has a stub slot after it.
+                line[x] = cells[char]
+                if x + 1 < columns:
+                    line[x + 1] = cells[""]
+            elif width == 0 and unicodedata.combining(char):
+                # Joined to the character before it, on this row or the previous one.
+                if x:
+                    last = line[x - 1]
+                    line[x - 1] = last._replace(data=unicodedata.normalize("NFC", last.data + char))
+                elif cursor.y:
+                    above = buffer[cursor.y - 1]
+                    last = above[columns - 1]
+                    above[columns - 1] = last._replace(
+                        data=unicodedata.normalize("NFC", last.data + char)
+                    )
+            else:
+                break  # Unprintable, or does not advance the cursor: pyte drops the rest.
+            if width > 0:
+                cursor.x = min(x + width, columns)
+        dirty.add(cursor.y)
+
+    def draw_plain(self, text: str) -> None:
+        """Printable ASCII, CR, LF, HT and BS: what pyte's parser would dispatch one by one
+        (draw, carriage_return, linefeed, tab, backspace), done a run at a time.
+
+        Cells come from the shared per-rendition cache and are stored a row slice at a time;
+        while the region scrolls, its rows move once per call instead of once per line, and
+        lines scrolled off straight after being drawn reach the scrollback without ever being
+        pyte rows. Insert mode, a translating character set or a cursor below the scroll
+        region take the exact one-by-one path.
+        """
+        cursor = self.cursor
+        mode = self.mode
+        top, bottom = self._region()
+        y = cursor.y
+        if (
+            y > bottom
+            or _IRM in mode
+            or (self.g1_charset if self.charset else self.g0_charset) is not _LAT1_MAP
+        ):
+            self._plain_slow(text)
+            return
+        attrs = cursor.attrs
+        if attrs is not self._cells_attrs:
+            self._cells = _cells_for(attrs)
+            self._cells_attrs = attrs
+        cells = self._cells
+        cell = cells.__getitem__
+        columns = self.columns
+        x = cursor.x
+        if text.isprintable() and x + len(text) <= columns:
+            # Text that fits on the cursor's row (most runs between two escape sequences).
+            end = x + len(text)
+            self.buffer[y].update(zip(range(x, end), map(cell, text), strict=True))
+            cursor.x = end
+            self.dirty.add(y)
+            self.last_char = text[-1]
+            return
+        autowrap = _DECAWM in mode
+        newline_mode = _LNM in mode
+        buffer = self.buffer
+        dirty = self.dirty
+        default = self.default_char
+        scrollback = self.scrollback
+        keep = top == 0 and scrollback is not None and self.main_buffer is None
+        last = ""
+        # Once the region scrolls: its rows, the top one at index ``scrolled``. The cursor
+        # then stays on the bottom row (window[-1]), which every line feed replaces.
+        window: list[_Row] | None = None
+        scrolled = 0
+
+        def row() -> StaticDefaultDict[int, Char]:
+            if window is None:
+                return buffer[y]
+            line = window[-1]
+            if line is None:
+                line = window[-1] = StaticDefaultDict(default)
+            elif type(line) is tuple:
+                line = window[-1] = _expand(line, default)
+            return line  # type: ignore[return-value]
+
+        def line_feed() -> None:
+            nonlocal y, x, window, scrolled
+            if y != bottom:
+                y += 1
+            else:
+                if window is None:
+                    window = [buffer.pop(row_y, None) for row_y in range(top, bottom + 1)]
+                leaving = window[scrolled]
+                window[scrolled] = None
+                scrolled += 1
+                window.append(None)
+                if keep:
+                    scrollback.append(_compact_row(leaving, columns))  # type: ignore[union-attr]
+            if newline_mode:
+                x = 0
+
+        def put(data: str) -> None:
+            nonlocal x
+            while True:
+                room = columns - x
+                count = len(data)
+                line = row()
+                if count <= room:
+                    if count == 1:
+                        line[x] = cell(data)
+                    else:
+                        line.update(zip(range(x, x + count), map(cell, data), strict=True))
+                    x += count
+                    break
+                if not autowrap:
+                    # Every character past the margin lands on the last column.
+                    if room > 1:
+                        line.update(
+                            zip(range(x, columns - 1), map(cell, data[: room - 1]), strict=True)
+                        )
+                    line[columns - 1] = cell(data[-1])
+                    x = columns
+                    break
+                if room:
+                    line.update(zip(range(x, columns), map(cell, data[:room]), strict=True))
+                    data = data[room:]
+                if window is None:
+                    dirty.add(y)
+                x = 0
+                line_feed()
+            if window is None:
+                dirty.add(y)
+
+        odd = "\t" in text or "\b" in text
+        pieces = text.split("\n")
+        final = len(pieces) - 1
+        try:
+            for number, piece in enumerate(pieces):
+                if piece:
+                    if window is not None and number and x == 0 and not odd:
+                        # A line on the fresh bottom row: keep it as text for now.
+                        body = piece.rstrip("\r")
+                        if "\r" not in body and len(body) <= columns:
+                            if body:
+                                window[-1] = (body, cells)
+                                last = body[-1]
+                            x = 0 if len(body) < len(piece) else len(body)
+                            if number < final:
+                                line_feed()
+                            continue
+                    for index, segment in enumerate(piece.split("\r")):
+                        if index:
+                            x = 0
+                        if not segment:
+                            continue
+                        if not odd:
+                            put(segment)
+                            last = segment[-1]
+                            continue
+                        for token in _TAB_OR_BACKSPACE.split(segment):
+                            if token == "\t" or token == "\b":
+                                cursor.x = x
+                                if token == "\t":
+                                    self.tab()
+                                else:
+                                    self.backspace()
+                                x = cursor.x
+                            elif token:
+                                put(token)
+                                last = token[-1]
+                if number < final:
+                    line_feed()
+        finally:
+            cursor.x = x
+            cursor.y = y
+            if last:
+                self.last_char = last
+            if window is not None:
+                for offset in range(bottom - top + 1):
+                    line = window[scrolled + offset]
+                    if line is not None:
+                        if type(line) is tuple:
+                            line = _expand(line, default)
+                        buffer[top + offset] = line  # type: ignore[assignment]
+                self._scrolled(top, bottom, scrolled)
+
+    def _plain_slow(self, text: str) -> None:
+        """`draw_plain` one control or text run at a time, exactly as the parser would."""
+        for token in _PLAIN_TOKENS.findall(text):
+            if token == "\r":
+                self.carriage_return()
+            elif token == "\n":
+                self.linefeed()
+            elif token == "\t":
+                self.tab()
+            elif token == "\b":
+                self.backspace()
+            else:
+                self._draw_text(token)
 
     def repeat_character(self, count: int | None = None, *_: Any, **__: Any) -> None:
         """REP (``CSI n b``): draw the last graphic character again ``n`` times."""
@@ -253,7 +602,13 @@ class _Screen(pyte.Screen):
 
     def _blank(self) -> Char:
         attrs = self.cursor.attrs
-        return Char(" ", attrs.fg, attrs.bg, reverse=DECSCNM in self.mode)
+        key = (attrs.fg, attrs.bg, DECSCNM in self.mode)
+        blank = _blanks.get(key)
+        if blank is None:
+            if len(_blanks) >= _MAX_RENDITIONS:
+                _blanks.clear()
+            blank = _blanks[key] = Char(" ", attrs.fg, attrs.bg, reverse=key[2])
+        return blank
 
     def _blank_line(self, y: int) -> None:
         blank = self._blank()
@@ -276,10 +631,7 @@ class _Screen(pyte.Screen):
             span = range(min(x, self.columns - 1) + 1)
         else:
             return
-        line = self.buffer[y]
-        blank = self._blank()
-        for column in span:
-            line[column] = blank
+        self.buffer[y].update(dict.fromkeys(span, self._blank()))
 
     def erase_in_display(self, how: int = 0, *_: Any, **__: Any) -> None:
         y = self.cursor.y
@@ -300,10 +652,8 @@ class _Screen(pyte.Screen):
     def erase_characters(self, count: int | None = None, *_: Any, **__: Any) -> None:
         x, y = self.cursor.x, self.cursor.y
         self.dirty.add(y)
-        line = self.buffer[y]
-        blank = self._blank()
-        for column in range(x, min(x + (count or 1), self.columns)):
-            line[column] = blank
+        span = range(x, min(x + (count or 1), self.columns))
+        self.buffer[y].update(dict.fromkeys(span, self._blank()))
 
     # -- modes -----------------------------------------------------------------------------
 
@@ -451,6 +801,22 @@ class _Screen(pyte.Screen):
         if not attrs or attrs == (0,):
             self.cursor.attrs = self.default_char
             return
+        if self.csi_colons:
+            self.cursor.attrs = self._rendition(attrs)
+            return
+        # Programs repeat the same few renditions: remember each result (which also makes
+        # equal renditions the same object, so the screen's cell lookup stays cached).
+        key = (self.cursor.attrs, attrs, DECSCNM in self.mode)
+        result = _sgr_results.get(key)
+        if result is None:
+            result = self._rendition(attrs)
+            if len(_sgr_results) >= _MAX_SGR_RESULTS:
+                _sgr_results.clear()
+            _sgr_results[key] = result
+        self.cursor.attrs = result
+
+    def _rendition(self, attrs: tuple[int, ...]) -> Char:
+        """The cursor's attributes after SGR ``attrs``."""
         replace: dict[str, Any] = {}
         if self.csi_colons:
             groups = self._colour_groups(attrs)
@@ -512,7 +878,7 @@ class _Screen(pyte.Screen):
                 colour = self._extended_colour(pending)
                 if colour is not None and attr != 58:  # 58: underline colour, not drawn.
                     replace["fg" if attr == 38 else "bg"] = colour
-        self.cursor.attrs = self.cursor.attrs._replace(**replace)
+        return self.cursor.attrs._replace(**replace)
 
     @staticmethod
     def _extended_colour(pending: list[int]) -> str | None:
@@ -607,9 +973,81 @@ class _Stream(pyte.ByteStream):
         self.use_utf8 = False
         self.utf8_decoder = codecs.getincrementaldecoder("utf-8")("replace")
 
+    #: CSI final byte -> the `_Screen` function it calls (filled in below the class).
+    csi_functions: dict[str, Callable[..., None]] = {}
+
     def feed(self, data: bytes) -> None:  # type: ignore[override]
         text = self.utf8_decoder.decode(data) if self.decode_utf8 else data.decode("latin-1")
-        pyte.Stream.feed(self, text)
+        if text:
+            self.feed_text(text)
+
+    def feed_text(self, data: str) -> None:
+        """pyte's `Stream.feed` with fast paths; the parser still sees every other character.
+
+        In the ground state (pyte's "taking plain text"), runs of printable ASCII with
+        CR/LF/HT/BS go to the screen in one call, and complete CSIs made of digits and
+        semicolons are dispatched here: both exactly as the parser would, character by
+        character, but without a generator step per character.
+        """
+        screen = self.screen
+        send = self._send_to_parser
+        draw = screen.draw
+        draw_plain = screen.draw_plain
+        match_plain = _PLAIN_RUN.match
+        match_text = self._text_pattern.match
+        match_csi = _SIMPLE_CSI.match
+        functions = self.csi_functions
+        debug = _Screen.debug
+        taking = self._taking_plain_text
+        offset = 0
+        length = len(data)
+        while offset < length:
+            if not taking:
+                taking = send(data[offset])
+                offset += 1
+                continue
+            if data[offset] == _ESC:
+                match = match_csi(data, offset)
+                if match is None:
+                    taking = send(_ESC)
+                    offset += 1
+                    continue
+                offset = match.end()
+                marker, parameters, final = match.groups()
+                # What _watched and the parser would have recorded on the way.
+                self._after_escape = False
+                self._in_csi = True
+                screen.csi_marker = marker
+                screen.csi_intermediates = ""
+                screen.csi_separators = parameters.count(";")
+                if screen.csi_colons:
+                    screen.csi_colons = []
+                function = functions.get(final, debug)
+                try:
+                    if marker:
+                        function(screen, *_parse_parameters(parameters), private=True)
+                    else:
+                        function(screen, *_parse_parameters(parameters))
+                except Exception:
+                    # As in _send_to_parser: drop the sequence, carry on.
+                    self._initialize_parser()
+                    self._in_csi = False
+                continue
+            match = match_plain(data, offset)
+            if match is not None:
+                end = match.end()
+                draw_plain(data[offset:end])
+                offset = end
+                continue
+            match = match_text(data, offset)
+            if match is not None:
+                end = match.end()
+                draw(data[offset:end])
+                offset = end
+                continue
+            taking = send(data[offset])
+            offset += 1
+        self._taking_plain_text = taking
 
     def select_other_charset(self, code: str) -> None:
         if code == "@":
@@ -795,6 +1233,15 @@ class Terminal:
         return (2004 << _PRIVATE) in self._screen.mode
 
     @property
+    def mouse_modes(self) -> tuple[int, bool]:
+        """Mouse tracking the application enabled: (9, 1000, 1002, 1003 or 0; SGR mode 1006)."""
+        mode = self._screen.mode
+        tracking = next(
+            (m for m in (1003, 1002, 1000, 9) if (m << _PRIVATE) in mode), 0
+        )
+        return tracking, (1006 << _PRIVATE) in mode
+
+    @property
     def alternate_screen(self) -> bool:
         """Whether the alternate screen (``CSI ? 1049 h``) is shown."""
         return self._screen.main_buffer is not None
@@ -834,3 +1281,4 @@ def _check_handlers() -> None:
 
 
 _check_handlers()
+_Stream.csi_functions = {final: getattr(_Screen, name) for final, name in _Stream.csi.items()}

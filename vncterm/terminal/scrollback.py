@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from itertools import compress, islice
+from operator import ne
 
 from pyte.screens import Char
 
@@ -60,11 +62,27 @@ _WIDE_TAIL = "\0"
 EMPTY_LINE = CompactLine("", ((0, _DEFAULT_ATTRIBUTES),))
 
 
+#: The runs of a line drawn entirely with default attributes.
+_DEFAULT_RUNS: tuple[tuple[int, Attributes], ...] = ((0, _DEFAULT_ATTRIBUTES),)
+
+#: Most lines `compact_text` keeps for sharing (a flood repeats the same few lines).
+_MAX_SHARED_LINES = 512
+
+_shared_lines: dict[tuple[str, Attributes, int], CompactLine] = {}
+
+
 def compact(line: Mapping[int, Char] | None, columns: int) -> CompactLine:
     """Pack a pyte buffer line (a sparse column -> Char mapping); cost grows with the cells
     actually drawn, not with the width, since this runs for every line of a flood."""
     if not line:
         return EMPTY_LINE
+    count = len(line)
+    if count <= columns and min(line) == 0 and max(line) == count - 1:
+        # Cells 0..count-1 all drawn (the usual case): transpose them in C instead of
+        # walking them one by one.
+        packed = _compact_contiguous([line[x] for x in range(count)], columns)
+        if packed is not None:
+            return packed
     chars: list[str] = []
     clusters: list[tuple[int, str]] = []
     runs: list[tuple[int, Attributes]] = [(0, _DEFAULT_ATTRIBUTES)]
@@ -97,12 +115,62 @@ def compact(line: Mapping[int, Char] | None, columns: int) -> CompactLine:
                 data = _WIDE_TAIL
         chars.append(data)
         length += 1
-    text = "".join(chars)
+    return _finish("".join(chars), runs, current, tuple(clusters), columns)
+
+
+def _compact_contiguous(cells: list[Char], columns: int) -> CompactLine | None:
+    """`compact` of cells drawn from column 0 without gaps, or None if a cell holds other
+    than exactly one code point (a wide character's stub, combining marks)."""
+    data, *fields = zip(*cells, strict=True)
+    text = "".join(data)
+    count = len(cells)
+    if len(text) != count or "" in data:
+        return None
+    first: Attributes = cells[0][1:]
+    if all(field.count(value) == count for field, value in zip(fields, first, strict=True)):
+        return compact_text(text, first, columns)
+    attributes = list(zip(*fields, strict=True))
+    starts = compress(range(1, count), map(ne, islice(attributes, 1, None), attributes))
+    runs: list[tuple[int, Attributes]] = [(0, first)]
+    runs.extend([(x, attributes[x]) for x in starts])
+    return _finish(text, runs, runs[-1][1], (), columns)
+
+
+def _finish(
+    text: str,
+    runs: list[tuple[int, Attributes]],
+    current: Attributes,
+    clusters: tuple[tuple[int, str], ...],
+    columns: int,
+) -> CompactLine:
     if len(runs) == 1 and runs[0][1] == _DEFAULT_ATTRIBUTES:
         text = text.rstrip(" ")  # default blanks are what padding restores
     elif current != _DEFAULT_ATTRIBUTES and len(text) < columns:
         runs.append((len(text), _DEFAULT_ATTRIBUTES))
-    return CompactLine(text, tuple(runs), tuple(clusters))
+    return CompactLine(text, tuple(runs), clusters)
+
+
+def compact_text(text: str, attributes: Attributes, columns: int) -> CompactLine:
+    """`compact` of a blank line on which ``text`` (one code point per cell, at most
+    ``columns``) was drawn from column 0 with ``attributes`` (a `Char`'s fields after `data`).
+
+    Lines are immutable, so equal ones are shared: a flood of one line costs one line.
+    """
+    if not text:
+        return EMPTY_LINE
+    key = (text, attributes, columns)
+    line = _shared_lines.get(key)
+    if line is None:
+        if attributes == _DEFAULT_ATTRIBUTES:
+            line = CompactLine(text.rstrip(" "), _DEFAULT_RUNS)
+        elif len(text) < columns:
+            line = CompactLine(text, ((0, attributes), (len(text), _DEFAULT_ATTRIBUTES)))
+        else:
+            line = CompactLine(text, ((0, attributes),))
+        if len(_shared_lines) >= _MAX_SHARED_LINES:
+            _shared_lines.clear()
+        _shared_lines[key] = line
+    return line
 
 
 class Scrollback:
