@@ -24,6 +24,7 @@ duration); session ids and passwords are never logged.
 from __future__ import annotations
 
 import enum
+import errno
 from collections.abc import Callable, Mapping
 from typing import Any
 from typing import Protocol as TypingProtocol
@@ -34,7 +35,6 @@ from twisted.internet.endpoints import (
     TCP4ClientEndpoint,
     TCP6ClientEndpoint,
     UNIXClientEndpoint,
-    connectProtocol,
 )
 from twisted.internet.interfaces import (
     IAddress,
@@ -782,7 +782,8 @@ class FrontDoorProtocol(Protocol):
             self._refuse(404, f"console server unreachable: {error}")
             return
         server_end = RelayEnd()
-        connecting = connectProtocol(endpoint, server_end)
+        # A quiet one-shot factory: the audit line is the log of this connection.
+        connecting = endpoint.connect(_QuietFactory(server_end))
         self._connecting = connecting
         connecting.addCallbacks(self._backend_connected, self._backend_failed)
 
@@ -813,6 +814,10 @@ class FrontDoorProtocol(Protocol):
             return  # the client left first and the attempt was cancelled
         assert self.transport is not None
         self._tr.resumeProducing()
+        if _out_of_descriptors(failure):
+            # The process, not the console, is out of room: tell the client to come back.
+            self._refuse(503, "out of file descriptors")
+            return
         self._refuse(404, f"console server unreachable: {failure.getErrorMessage()}")
 
     def _to_web(self, sniffed: bytes) -> None:
@@ -1007,3 +1012,24 @@ def _describe(address: object) -> str:
         return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
     name = getattr(address, "name", None)
     return str(name or address)
+
+
+class _QuietFactory(Factory):
+    """Gives one prepared protocol to one outgoing connection, without factory log lines."""
+
+    noisy = False
+
+    def __init__(self, protocol: Protocol) -> None:
+        self._protocol = protocol
+
+    def buildProtocol(self, addr: IAddress | None) -> Protocol:
+        return self._protocol
+
+
+def _out_of_descriptors(failure: Failure) -> bool:
+    """Whether a failed connect was the process hitting its file-descriptor limit."""
+    value = failure.value
+    if isinstance(value, OSError) and value.errno in (errno.EMFILE, errno.ENFILE):
+        return True
+    # Twisted reports socket() failing as a ConnectBindError/ConnectError carrying the text.
+    return "Too many open files" in str(value)

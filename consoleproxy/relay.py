@@ -20,6 +20,8 @@ from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure
 from zope.interface import implementer  # type: ignore[import-untyped, unused-ignore]
 
+from vncterm.transport import write_now
+
 __all__ = ["RelayEnd"]
 
 
@@ -65,7 +67,7 @@ class RelayEnd(Protocol):
     def _forward(self, data: bytes) -> None:
         peer = self.peer
         if peer is not None and peer.transport is not None and not peer._lost:
-            _any(peer.transport).write(data)
+            write_now(peer.transport, data)
 
     def dataReceived(self, data: bytes) -> None:
         self.bytes_read += len(data)

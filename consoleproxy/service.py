@@ -27,8 +27,9 @@ import datetime
 import ipaddress
 import os
 import re
+import resource
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -42,6 +43,7 @@ from twisted.logger import Logger
 from twisted.protocols.tls import TLSMemoryBIOFactory
 
 from consoleproxy.auth import SessionStore
+from consoleproxy.limits import Limits
 from consoleproxy.protocol import ConsoleProxyFactory, TextConsole
 from consoleproxy.registry import BackendKind, BackendSpec, Config, ConfigError, Registry
 from consoleproxy.websocket import WebSocketSettings
@@ -95,6 +97,30 @@ class ProxySettings:
     novnc_dir: str | None = None
     websocket_ping_interval: float = 30.0
     websocket_idle_timeout: float | None = None
+
+
+def fit_connection_cap(limits: Limits, *, reserved: int) -> Limits:
+    """Raise the file-descriptor limit as far as allowed and keep `max_connections` under it.
+
+    A relayed tunnel holds two descriptors (client and console server), so the cap must leave
+    room for twice as many plus `reserved` (listeners, consoles, logs): then a client past the
+    cap gets a clean 503 instead of the process failing to accept or connect.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        wanted = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            soft = wanted
+        except (OSError, ValueError) as error:
+            log.warn("cannot raise the file-descriptor limit: {error}", error=error)
+    fits = max(1, (soft - reserved) // 2)
+    if limits.max_connections > fits:
+        log.warn("max_connections {wanted} needs {need} file descriptors but the limit is "
+                 "{soft}: capping at {fits}", wanted=limits.max_connections,
+                 need=2 * limits.max_connections + reserved, soft=soft, fits=fits)
+        return replace(limits, max_connections=fits)
+    return limits
 
 
 def parse_proxy_settings(table: Mapping[str, Any]) -> ProxySettings:
@@ -397,7 +423,7 @@ class ConsoleProxy:
             self.registry,
             self.sessions,
             text_consoles=consoles,
-            limits=config.limits,
+            limits=fit_connection_cap(config.limits, reserved=64 + 4 * len(consoles)),
             max_sessions_per_console=self.settings.max_sessions_per_console,
             websocket=WebSocketSettings(
                 ping_interval=self.settings.websocket_ping_interval,

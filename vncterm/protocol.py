@@ -39,6 +39,7 @@ from vncterm.rfb.messages import (
 from vncterm.rfb.server import CLOSED, NEED_DATA, RfbServer, ServerConfig
 from vncterm.session import ConsoleSession
 from vncterm.terminal.keymap import Keyboard, Keysym
+from vncterm.transport import write_now
 from vncterm.updates import CellRect, CellScroll, ViewerUpdates
 from vncterm.view import WHEEL_LINES, Position, ViewerView
 
@@ -233,7 +234,7 @@ class RfbViewerProtocol(Protocol):
         data = self.server.data_to_send()
         if data and self.transport is not None:
             self.bytes_sent += len(data)
-            self.transport.write(data)
+            write_now(self.transport, data)
 
     def _flush(self) -> None:
         if self._paused or self._closing or not self._attached:

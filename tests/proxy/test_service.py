@@ -93,3 +93,16 @@ def test_demo_configuration_is_valid_and_runs_this_python() -> None:
     config = parse_config(demo_config_text())
     assert [vm.name_label for vm in config.vms] == ["demo"]
     assert {console.backend.argv[0] for console in config.consoles} == {sys.executable}
+
+
+def test_connection_cap_fits_the_descriptor_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """max_connections is lowered so two descriptors per tunnel always fit under the limit."""
+    import resource
+
+    from consoleproxy.limits import Limits
+    from consoleproxy.service import fit_connection_cap
+
+    monkeypatch.setattr(resource, "getrlimit", lambda _kind: (1024, 1024))
+    monkeypatch.setattr(resource, "setrlimit", lambda _kind, _value: None)
+    assert fit_connection_cap(Limits(max_connections=1024), reserved=64).max_connections == 480
+    assert fit_connection_cap(Limits(max_connections=100), reserved=64).max_connections == 100
