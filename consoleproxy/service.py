@@ -184,7 +184,8 @@ class HostedTextConsole(ConsoleSession):
     def __init__(self, reactor: Any, source: ConsoleSource, **kwargs: Any) -> None:
         super().__init__(reactor, source, **kwargs)
         self._available = False
-        self._viewers = RfbViewerFactory(self)
+        # The front door writes one audit line per connection; the viewer adds none.
+        self._viewers = RfbViewerFactory(self, log_connections=False)
 
     @property
     def available(self) -> bool:

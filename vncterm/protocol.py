@@ -57,8 +57,10 @@ class RfbViewerProtocol(Protocol):
         *,
         view_only_password: bytes | None = None,
         view_only: bool = False,
+        log_connections: bool = True,
     ) -> None:
         self.session = session
+        self._log_connections = log_connections
         self.server = RfbServer(
             ServerConfig(
                 width=session.width,
@@ -104,8 +106,9 @@ class RfbViewerProtocol(Protocol):
         assert self.transport is not None
         self._peer = _describe(self.transport.getPeer())
         self._opened = self.session.reactor.seconds()
-        log.info("viewer {peer} connected to {console}", peer=self._peer,
-                 console=self.session.name)
+        if self._log_connections:
+            log.info("viewer {peer} connected to {console}", peer=self._peer,
+                     console=self.session.name)
         self.transport.registerProducer(self, True)  # type: ignore[attr-defined]
         self._handshake_timer = self.session.reactor.callLater(
             self.session.limits.handshake_timeout, self._handshake_timed_out
@@ -122,6 +125,8 @@ class RfbViewerProtocol(Protocol):
         if self._attached:
             self._attached = False
             self.session.detach(self)
+        if not self._log_connections:
+            return
         duration = self.session.reactor.seconds() - self._opened
         log.info(
             "viewer {peer} left {console}: {sent} bytes sent, {received} received, "
@@ -497,11 +502,15 @@ class RfbViewerFactory(Factory):
         *,
         view_only_password: bytes | None = None,
         view_only: bool = False,
+        log_connections: bool = True,
     ) -> None:
         self.session = session
         self.password = password
         self.view_only_password = view_only_password
         self.view_only = view_only
+        #: Whether viewers log their own open/close lines (a front door that hands them
+        #: connections writes its own audit line instead).
+        self.log_connections = log_connections
 
     def buildProtocol(self, addr: IAddress | None) -> RfbViewerProtocol:
         return RfbViewerProtocol(
@@ -509,6 +518,7 @@ class RfbViewerFactory(Factory):
             self.password,
             view_only_password=self.view_only_password,
             view_only=self.view_only,
+            log_connections=self.log_connections,
         )
 
 
