@@ -24,8 +24,10 @@ class Limits:
     feed_slice_seconds: float = 0.005
     #: Largest chunk of console output fed to the emulator in one call.
     feed_chunk_bytes: int = 4096
-    #: Most console bytes buffered unprocessed before the source is paused.
-    max_pending_console_bytes: int = 1 << 20
+    #: Most console bytes buffered unprocessed before the source is paused: small, so that
+    #: during a flood a keystroke's echo waits behind little (the rest waits in the kernel,
+    #: and the program writing it blocks, as on a real terminal).
+    max_pending_console_bytes: int = 64 * 1024
     #: Most bytes written to a viewer but not yet sent before it counts as stalled.
     viewer_write_high_water: int = 256 * 1024
     #: Fewest seconds between two Bell messages to the same viewer.

@@ -95,6 +95,13 @@ class ConsoleSession:
         self.viewers: list[Viewer] = []
         self._pending: deque[bytes] = deque()
         self._pending_bytes = 0
+        # Keystroke echo: output that arrives after a key is probably its echo; once the
+        # emulator has worked through it, the next frame goes out without waiting its turn.
+        self._bytes_queued = 0
+        self._bytes_fed = 0
+        self._key_typed = False
+        self._echo_at: int | None = None
+        self._echo_waiting = False
         self._source_paused = False
         self._feed_call: Any = None
         self._render_call: Any = None
@@ -153,6 +160,10 @@ class ConsoleSession:
     def _emulate(self, data: bytes) -> None:
         self._pending.append(data)
         self._pending_bytes += len(data)
+        self._bytes_queued += len(data)
+        if self._key_typed:
+            self._key_typed = False
+            self._echo_at = self._bytes_queued
         if self._pending_bytes > self.limits.max_pending_console_bytes and not self._source_paused:
             self._source_paused = True
             self.source.pause_reading()
@@ -184,10 +195,14 @@ class ConsoleSession:
                 self._pending.appendleft(data[chunk_size:])
                 data = data[:chunk_size]
             self._pending_bytes -= len(data)
+            self._bytes_fed += len(data)
             terminal.feed(data)
             if self._timer() >= deadline:
                 break
         self._changed = True
+        echoed = self._echo_at is not None and self._bytes_fed >= self._echo_at
+        if echoed:
+            self._echo_at = None
         replies = terminal.take_replies()
         if replies:
             self.source.write(replies)
@@ -199,13 +214,25 @@ class ConsoleSession:
         elif self._source_paused:
             self._source_paused = False
             self.source.resume_reading()
-        self._schedule_render()
+        self._schedule_render(urgent=echoed)
 
-    def _schedule_render(self) -> None:
-        if not self._changed or self._render_call is not None:
+    def _schedule_render(self, *, urgent: bool = False) -> None:
+        if not self._changed:
             return
+        # A keystroke's echo is on screen: the next frame goes out as soon as a viewer asks,
+        # not at the next frame time.
+        self._echo_waiting = self._echo_waiting or urgent
         if not any(v.updates.has_request for v in self.viewers):
             return  # render lazily: the damage waits in the terminal until a viewer asks
+        if self._echo_waiting:
+            self._echo_waiting = False
+            if self._render_call is not None and self._render_call.active():
+                self._render_call.cancel()
+            self._render_call = None
+            self.render()
+            return
+        if self._render_call is not None:
+            return
         delay = max(0.0, self._last_render + MIN_FRAME_INTERVAL - self.reactor.seconds())
         self._render_call = self.reactor.callLater(delay, self._render_now)
 
@@ -303,6 +330,7 @@ class ConsoleSession:
     def type_keys(self, data: bytes) -> None:
         """Keystrokes from a viewer go straight to the console, ahead of any rendering work."""
         if data:
+            self._key_typed = True
             self.source.write(data)
 
     def send_break(self) -> None:
