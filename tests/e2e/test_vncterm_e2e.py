@@ -232,3 +232,30 @@ def test_log_recording_and_text_access(tmp_path: Path) -> None:
     header, *events = cast.read_text().splitlines()
     assert json.loads(header)["version"] == 2
     assert any("nobody watched this" in json.loads(event)[2] for event in events)
+
+
+def test_scrollback_and_selection_with_vncdotool(shell: Vncterm) -> None:
+    """Shift+Page Up shows one viewer the history; another viewer still sees the live screen."""
+    result = shell.probe("--ready", "$", "--type", "seq 1 100\\n", "--expect", "100\n$",
+                         "--scrollback", "--then", "\n62\n")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "100" not in lines
+    live = shell.probe("--expect", "100\n$")
+    assert live.returncode == 0, live.stderr
+
+
+def test_drag_copies_to_viewer_clipboard(shell: Vncterm) -> None:
+    """Dragging over text in vncdotool's viewer sends that text as ServerCutText."""
+    result = shell.probe("--ready", "$", "--type", "echo copy-me-please\\n",
+                         "--expect", "\ncopy-me-please", "--drag", "0,1,13,1")
+    assert result.returncode == 0, result.stderr
+    assert "copied: copy-me-please" in result.stderr
+
+
+def test_paste_is_typed_into_the_console(shell: Vncterm) -> None:
+    """Clipboard text from the viewer is typed into the shell, newline as Enter."""
+    result = shell.probe("--ready", "$", "--type", "", "--paste", "echo pasted$((2*21))\\n",
+                         "--expect", "pasted42")
+    assert result.returncode == 0, result.stderr
+    assert "$ echo pasted$((2*21))\npasted42" in result.stdout

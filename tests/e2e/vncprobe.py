@@ -84,6 +84,11 @@ class ProbeClient(VNCDoToolClient):
         self.factory.copies += 1
         self.screen.paste(self.screen.crop((srcx, srcy, srcx + width, srcy + height)), (x, y))
 
+    def copy_text(self, text: str) -> None:
+        """ServerCutText from the server: what a selection copied."""
+        self.factory.copied.append(text)
+        self.factory.check(self)
+
     def commitUpdate(self, rectangles: Any = None) -> None:
         self.factory.updates += 1
         if self.screen is not None:
@@ -99,6 +104,10 @@ class ProbeFactory(VNCDoToolFactory):
         self.options = options
         self.password = options.password
         self.typed = False
+        self.last_text = ""
+        self.acted = False
+        self.pasted = False
+        self.copied: list[str] = []
         self.updates = 0
         self.copies = 0
         self.result = 1
@@ -110,14 +119,39 @@ class ProbeFactory(VNCDoToolFactory):
     def check(self, client: ProbeClient) -> None:
         assert client.screen is not None
         text = screen_text(client.screen)
+        self.last_text = text
         options = self.options
         if not self.typed and (options.ready is None or options.ready in text):
             self.typed = True
             for key in (options.type or "").encode().decode("unicode_escape"):
                 name = {"\n": "enter", "\t": "tab", " ": "space"}.get(key, key)
                 client.keyPress(name)
-        if self.typed and options.expect in text:
-            self.finish(client, text, 0)
+        if options.paste is not None and not self.pasted and self.typed:
+            self.pasted = True
+            client.clientCutText(options.paste.encode().decode("unicode_escape"))
+        if not self.typed or (options.expect not in text and not self.acted):
+            return
+        if options.scrollback and not self.acted:
+            self.acted = True  # the screen is as expected: now look back in history
+            client.keyDown("shift")
+            client.keyPress("pgup")
+            client.keyUp("shift")
+            return
+        if options.drag and not self.acted:
+            self.acted = True
+            x0, y0, x1, y1 = (int(v) for v in options.drag.split(","))
+            client.mouseMove(x0 * 8 + 2, y0 * 16 + 8)
+            client.mouseDown(1)
+            client.mouseMove(x1 * 8 + 2, y1 * 16 + 8)
+            client.mouseUp(1)
+            return
+        if options.scrollback and options.then not in text:
+            return
+        if options.drag and not self.copied:
+            return
+        if self.copied:
+            print("copied: " + self.copied[-1], file=sys.stderr)
+        self.finish(client, text, 0)
 
     def finish(self, client: ProbeClient, text: str, code: int) -> None:
         if self.result == 0:
@@ -153,13 +187,19 @@ def main() -> int:
     parser.add_argument("--ready", help="text to wait for before typing")
     parser.add_argument("--type", help="text to type (backslash escapes allowed)")
     parser.add_argument("--expect", required=True, help="text that must appear")
+    parser.add_argument("--scrollback", action="store_true",
+                        help="once --expect shows, press Shift+Page Up and wait for --then")
+    parser.add_argument("--then", default="", help="text to wait for after --scrollback")
+    parser.add_argument("--drag", help="once --expect shows, drag over cells X0,Y0,X1,Y1 and "
+                        "wait for the copied text (printed to stderr)")
+    parser.add_argument("--paste", help="after --ready, paste this text (ClientCutText)")
     parser.add_argument("--timeout", type=float, default=20.0)
     parser.add_argument("--png")
     options = parser.parse_args()
     factory = ProbeFactory(options)
 
     def timed_out() -> None:
-        print("probe: timed out", file=sys.stderr)
+        print(f"probe: timed out; the screen was:\n{factory.last_text}", file=sys.stderr)
         factory.result = 2
         reactor.stop()
 
