@@ -80,7 +80,7 @@ def compact(line: Mapping[int, Char] | None, columns: int) -> CompactLine:
     if count <= columns and min(line) == 0 and max(line) == count - 1:
         # Cells 0..count-1 all drawn (the usual case): transpose them in C instead of
         # walking them one by one.
-        packed = _compact_contiguous([line[x] for x in range(count)], columns)
+        packed = _compact_contiguous(list(map(line.__getitem__, range(count))), columns)
         if packed is not None:
             return packed
     chars: list[str] = []
@@ -127,12 +127,19 @@ def _compact_contiguous(cells: list[Char], columns: int) -> CompactLine | None:
     if len(text) != count or "" in data:
         return None
     first: Attributes = cells[0][1:]
-    if all(field.count(value) == count for field, value in zip(fields, first, strict=True)):
+    varying = [
+        field
+        for field, value in zip(fields, first, strict=True)
+        if field.count(value) != count
+    ]
+    if not varying:
         return compact_text(text, first, columns)
-    attributes = list(zip(*fields, strict=True))
-    starts = compress(range(1, count), map(ne, islice(attributes, 1, None), attributes))
+    # Runs start where any attribute changes (usually only the colour and boldness vary).
+    starts: set[int] = set()
+    for field in varying:
+        starts.update(compress(range(1, count), map(ne, islice(field, 1, None), field)))
     runs: list[tuple[int, Attributes]] = [(0, first)]
-    runs.extend([(x, attributes[x]) for x in starts])
+    runs.extend([(x, cells[x][1:]) for x in sorted(starts)])
     return _finish(text, runs, runs[-1][1], (), columns)
 
 
