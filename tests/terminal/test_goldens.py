@@ -219,24 +219,6 @@ def test_manifest_describes_the_committed_capture(name: str) -> None:
     assert MANIFEST[name]["sha256"] == hashlib.sha256(data).hexdigest()
 
 
-#: tmux and xterm restore the cursor saved by ``CSI ? 1049 h`` on every ``CSI ? 1049 l``, even
-#: when the main screen is already shown (xterm charproc.c: ``FromAlternate(); CursorRestore()``
-#: unconditionally); dialog's endwin sends a second 1049l on exit, so the cursor should end at
-#: (0, 0) where the first 1049h saved it. Terminal leaves it on the last row.
-RESTORE_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="CSI ? 1049 l on the main screen does not restore the cursor saved by 1049 h",
-)
-
-
-def with_marks(goldens: list[Golden]) -> list[object]:
-    params: list[object] = []
-    for golden in goldens:
-        marks = [RESTORE_BUG] if golden.id in {"dialog-menu", "dialog-checklist"} else []
-        params.append(pytest.param(golden, id=golden.id, marks=marks))
-    return params
-
-
 @pytest.mark.parametrize("golden", GOLDENS, ids=lambda golden: golden.id)
 def test_screen_text_matches_tmux(golden: Golden) -> None:
     """The capture (or its prefix up to a mark) draws the same text as tmux does."""
@@ -254,7 +236,7 @@ def test_random_chunks_change_nothing(golden: Golden) -> None:
     assert stripped(split) == golden.text
 
 
-@pytest.mark.parametrize("golden", with_marks(GOLDENS))
+@pytest.mark.parametrize("golden", GOLDENS, ids=lambda golden: golden.id)
 def test_cursor_and_alternate_screen_match_tmux(golden: Golden) -> None:
     """The cursor (column clamped, see the module docstring) and screen buffer agree with tmux."""
     terminal = fed(golden.data)
@@ -394,7 +376,6 @@ def test_ash_cursor_position_queries_are_answered() -> None:
     assert {column for _, column in reports} == {b"5"}
 
 
-@RESTORE_BUG
 def test_xterm_1049_reset_restores_the_cursor_minimal() -> None:
     """A stray CSI ? 1049 l restores the cursor saved by the last 1049 h, as in xterm and tmux."""
     terminal = fed(b"\x1b[5;5H\x1b[?1049h\x1b[?1049l\x1b[10;10H\x1b[?1049l")

@@ -28,6 +28,7 @@ Everything else still takes pyte's path, and the fast paths are tested against i
 from __future__ import annotations
 
 import codecs
+import copy
 import re
 import unicodedata
 from collections import defaultdict
@@ -220,6 +221,8 @@ class _Screen(pyte.Screen):
         self.pending_scroll: tuple[int, int, int] | None = None
         self.main_buffer: dict[int, StaticDefaultDict[int, Char]] | None = None
         self.scrollback: Scrollback | None = None
+        #: The cursor saved by the last ``CSI ? 1049 h`` (xterm keeps one, not a stack).
+        self.saved_1049: Any = None
         self.last_char = " "
         # What _Stream saw of the CSI being parsed: private marker, intermediates and which
         # parameter separators were colons (sub-parameters, ITU T.416 / xterm SGR 38:2::r:g:b).
@@ -690,27 +693,36 @@ class _Screen(pyte.Screen):
         return defaultdict(lambda: StaticDefaultDict(self.default_char))
 
     def _enter_alternate(self, mode: int) -> None:
+        # xterm saves the cursor for 1049 and restores it on reset whether or not the screen
+        # actually switches (dialog sends a second reset when it exits).
+        if mode == _ALT_SCREEN_1049:
+            # One slot, not pyte's stack: every 1049 reset restores the same saved cursor.
+            self.save_cursor()
+            self.saved_1049 = self.savepoints.pop()
         if self.main_buffer is not None:
             return
-        if mode == _ALT_SCREEN_1049:
-            self.save_cursor()
         self.main_buffer = self.buffer
         self.buffer = self._new_buffer()
         self.dirty.update(range(self.lines))
 
     def _leave_alternate(self, mode: int) -> None:
-        if self.main_buffer is None:
-            return
-        self.buffer = self.main_buffer
-        self.main_buffer = None
-        self.dirty.update(range(self.lines))
+        if self.main_buffer is not None:
+            self.buffer = self.main_buffer
+            self.main_buffer = None
+            self.dirty.update(range(self.lines))
         if mode == _ALT_SCREEN_1049:
+            saved = self.saved_1049
+            if saved is not None:
+                # pyte's restore adopts the saved Cursor object itself: give it a copy so the
+                # slot does not move with the live cursor.
+                self.savepoints.append(saved._replace(cursor=copy.copy(saved.cursor)))
             self.restore_cursor()
 
     def reset(self) -> None:
         self.main_buffer = None
         self.application_keypad = False
         self.pending_scroll = None
+        self.saved_1049 = None
         super().reset()
         self.g1_charset = charsets.LAT1_MAP  # xterm's G1 starts as ASCII, not line drawing.
 
