@@ -444,3 +444,14 @@ def test_damage_reproduces_the_screen_long_streams(seed: int) -> None:
     test_damage_reproduces_the_screen.hypothesis.inner_test(  # type: ignore[attr-defined]
         [rnd.choice([*DAMAGE_PIECES, TAKE]) for _ in range(600)]
     )
+
+
+def test_zero_width_characters_keep_the_text_after_them() -> None:
+    """Zero-width spaces, joiners and variation selectors join the cell before; nothing is lost."""
+    terminal = Terminal(20, 2)
+    terminal.feed("a\u200bbc x\u2764\ufe0fy \U0001f468\u200d\U0001f469z".encode())
+    cells = [cell.data for cell in terminal.row(0)]
+    assert cells[:4] == ["a\u200b", "b", "c", " "]
+    assert cells[4:8] == ["x", "\u2764\ufe0f", "y", " "]
+    # The joiner stays with the first two-cell emoji, not in its stub.
+    assert cells[8:13] == ["\U0001f468\u200d", "", "\U0001f469", "", "z"]

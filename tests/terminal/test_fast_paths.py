@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import unicodedata
 from pathlib import Path
 
 import pyte
@@ -19,23 +18,16 @@ BOOT = (DATA / "linux-boot-busybox-serial.raw").read_bytes()
 
 
 def one_by_one(cols: int, rows: int, scrollback_lines: int = 50) -> Terminal:
-    """A terminal whose every character goes through pyte's parser and pyte's draw."""
+    """A terminal whose every character goes through pyte's parser and the one-by-one draw
+    (non-ASCII text is always drawn one by one, by our own `_draw_text`: it keeps text after
+    zero-width characters, which pyte's draw drops)."""
     terminal = Terminal(cols, rows, scrollback_lines=scrollback_lines)
     screen, stream = terminal._screen, terminal._stream
 
     def feed_text(data: str) -> None:
         pyte.Stream.feed(stream, data)
 
-    def draw_text(data: str) -> None:
-        cursor = screen.cursor
-        first = data[0]
-        if cursor.x == 0 and first >= "\u0300" and cursor.y and unicodedata.combining(first):
-            screen.dirty.add(cursor.y - 1)
-        pyte.Screen.draw(screen, data)
-        screen.last_char = data[-1]
-
     screen.draw_plain = screen._plain_slow  # type: ignore[method-assign]
-    screen._draw_text = draw_text  # type: ignore[method-assign]
     stream.feed_text = feed_text  # type: ignore[method-assign]
     return terminal
 

@@ -106,7 +106,9 @@ def text_glyph(text: str, width: int = CELL_WIDTH) -> Bitmap:
     if len(text) > 1:
         result = result.copy()
         for mark in text[1:]:
-            if _load().get(ord(mark)) is not None:
+            # Only marks are drawn over the base: joiners, variation selectors and other
+            # format characters are invisible (Unifont draws them as labelled boxes).
+            if unicodedata.category(mark).startswith("M") and _load().get(ord(mark)) is not None:
                 result |= _fit(glyph(ord(mark)), width)
     result.flags.writeable = False
     return result

@@ -405,11 +405,15 @@ class _Screen(pyte.Screen):
                 line[x] = cells[char]
                 if x + 1 < columns:
                     line[x + 1] = cells[""]
-            elif width == 0 and unicodedata.combining(char):
-                # Joined to the character before it, on this row or the previous one.
+            elif width == 0:
+                # A combining mark, or a zero-width joiner, variation selector or space: kept
+                # with the character before it (on this row or the previous one), so the text
+                # after it is not lost (pyte stops drawing the run there).
                 if x:
-                    last = line[x - 1]
-                    line[x - 1] = last._replace(data=unicodedata.normalize("NFC", last.data + char))
+                    # After a two-cell character the cell before is its stub: join the base.
+                    at = x - 2 if x >= 2 and line[x - 1].data == "" else x - 1
+                    last = line[at]
+                    line[at] = last._replace(data=unicodedata.normalize("NFC", last.data + char))
                 elif cursor.y:
                     above = buffer[cursor.y - 1]
                     last = above[columns - 1]
@@ -417,7 +421,7 @@ class _Screen(pyte.Screen):
                         data=unicodedata.normalize("NFC", last.data + char)
                     )
             else:
-                break  # Unprintable, or does not advance the cursor: pyte drops the rest.
+                continue  # Not printable (wcwidth -1): skipped, the rest is still drawn.
             if width > 0:
                 cursor.x = min(x + width, columns)
         dirty.add(cursor.y)
