@@ -675,6 +675,9 @@ class FrontDoorProtocol(Protocol):
         self._cancel_deadline()
         self._request = event
         self._answer(event, self._parser.trailing_data())
+        # The request's bytes were only kept for a hand-off to twisted.web: an idle tunnel
+        # should not carry them (cookies can be kilobytes).
+        self._raw = bytearray()
 
     # -- answers ---------------------------------------------------------------------------
 
