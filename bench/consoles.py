@@ -34,6 +34,7 @@ from bench.common import (
     nofile_setter,
     read_line,
 )
+from vncterm.backends.memory import MemorySource
 
 BOOT = REPO / "tests" / "data" / "linux-boot-busybox-serial.raw"
 SCREEN = REPO / "tests" / "data" / "linux-boot-busybox-serial.screen.txt"
@@ -55,30 +56,6 @@ FULL = Settings(variants=(("fake", "screen", COUNTS), ("pty", "screen", COUNTS),
 
 
 # -- the harness (runs in its own process) ---------------------------------------------------
-
-
-class FakeSource:
-    """An in-memory console: nothing to read, keystrokes dropped."""
-
-    description = "fake"
-
-    def start(self, sink: Any) -> None:
-        sink.console_connected("fake")
-
-    def write(self, data: bytes) -> None:
-        pass
-
-    def resize(self, columns: int, rows: int) -> None:
-        pass
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self) -> None:
-        pass
-
-    def stop(self) -> None:
-        pass
 
 
 def _rss() -> int:
@@ -113,7 +90,7 @@ def harness(source_kind: str, content_kind: str, counts: list[int], trace: bool)
     def run(_reactor: Any) -> Any:
         yield settle()
         # Warm the shared caches (font, glyph tiles, imports) outside the measurement.
-        warm = ConsoleSession(reactor, FakeSource(), columns=80, rows=24, name="warm")
+        warm = ConsoleSession(reactor, MemorySource(), columns=80, rows=24, name="warm")
         warm.start()
         warm.console_output(content)
         yield settle()
@@ -132,7 +109,7 @@ def harness(source_kind: str, content_kind: str, counts: list[int], trace: bool)
                     source: Any = CommandSource(reactor, ["/bin/cat"], columns=80, rows=24,
                                                 term=TERM_NAME)
                 else:
-                    source = FakeSource()
+                    source = MemorySource()
                 session = ConsoleSession(reactor, source, columns=80, rows=24,
                                          name=f"console{len(sessions)}", stay=True)
                 session.start()

@@ -34,6 +34,7 @@ from bench.common import (
     percentile,
     ratio,
 )
+from vncterm.backends.memory import MemorySource
 
 BOOT = REPO / "tests" / "data" / "linux-boot-busybox-serial.raw"
 COMMAND = b"ls -l /lib/modules/6.1.0-28-amd64/kernel/drivers"
@@ -48,28 +49,6 @@ class Settings:
 
 QUICK = Settings(repeats=25, budget=25.0)
 FULL = Settings(repeats=100, budget=90.0)
-
-
-class FakeSource:
-    description = "bench"
-
-    def start(self, sink: Any) -> None:
-        self.sink = sink
-
-    def write(self, data: bytes) -> None:
-        pass
-
-    def resize(self, columns: int, rows: int) -> None:
-        pass
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self) -> None:
-        pass
-
-    def stop(self) -> None:
-        pass
 
 
 class FakeViewer:
@@ -159,7 +138,7 @@ def new_session() -> tuple[Any, Any]:
     from vncterm.session import ConsoleSession
 
     clock = MemoryReactorClock()
-    session = ConsoleSession(clock, FakeSource(), columns=80, rows=24, name="bench")
+    session = ConsoleSession(clock, MemorySource(), columns=80, rows=24, name="bench")
     session.start()
     return session, clock
 

@@ -14,34 +14,9 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactorClock
 from twisted.logger import capturedLogs, formatEvent
 
-from vncterm.backends.base import ConsoleSink
+from vncterm.backends.memory import MemorySource as QuietConsole
 from vncterm.consolelog import DEFAULT_FLUSH_INTERVAL, ConsoleLog, parse_byte_size, rotated_path
 from vncterm.session import ConsoleSession
-
-
-class QuietConsole:
-    """A console source that only remembers its sink."""
-
-    description = "quiet"
-    sink: ConsoleSink | None = None
-
-    def start(self, sink: ConsoleSink) -> None:
-        self.sink = sink
-
-    def write(self, data: bytes) -> None:
-        pass
-
-    def resize(self, columns: int, rows: int) -> None:
-        pass
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self) -> None:
-        pass
-
-    def stop(self) -> None:
-        pass
 
 
 def read_all(log: ConsoleLog) -> bytes:

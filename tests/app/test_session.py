@@ -3,49 +3,18 @@
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 from twisted.internet.address import IPv4Address
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 
-from vncterm.backends.base import ConsoleSink
+from vncterm.backends.memory import MemorySource as FakeConsole
 from vncterm.limits import Limits
 from vncterm.protocol import RfbViewerFactory, RfbViewerProtocol
 from vncterm.session import ConsoleSession
 
 WIDTH, HEIGHT = 640, 384
-
-
-@dataclass
-class FakeConsole:
-    """A console source that records what is written to it."""
-
-    description: str = "fake"
-    written: bytearray = field(default_factory=bytearray)
-    paused: bool = False
-    stopped: bool = False
-    sink: ConsoleSink | None = None
-    sizes: list[tuple[int, int]] = field(default_factory=list)
-
-    def start(self, sink: ConsoleSink) -> None:
-        self.sink = sink
-
-    def write(self, data: bytes) -> None:
-        self.written += data
-
-    def resize(self, columns: int, rows: int) -> None:
-        self.sizes.append((columns, rows))
-
-    def pause_reading(self) -> None:
-        self.paused = True
-
-    def resume_reading(self) -> None:
-        self.paused = False
-
-    def stop(self) -> None:
-        self.stopped = True
 
 
 @pytest.fixture

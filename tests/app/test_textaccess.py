@@ -21,36 +21,11 @@ from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.python.failure import Failure
 from twisted.web.server import Site
 
-from vncterm.backends.base import ConsoleSink
+from vncterm.backends.memory import MemorySource as QuietConsole
 from vncterm.session import ConsoleSession
 from vncterm.textaccess import is_local_endpoint, make_text_site
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-class QuietConsole:
-    """A console source that only remembers its sink."""
-
-    description = "quiet"
-    sink: ConsoleSink | None = None
-
-    def start(self, sink: ConsoleSink) -> None:
-        self.sink = sink
-
-    def write(self, data: bytes) -> None:
-        pass
-
-    def resize(self, columns: int, rows: int) -> None:
-        pass
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self) -> None:
-        pass
-
-    def stop(self) -> None:
-        pass
 
 
 @dataclass

@@ -14,6 +14,7 @@ from consoleproxy.auth import SessionStore, hash_password
 from consoleproxy.protocol import ConsoleProxyFactory, FrontDoorProtocol
 from consoleproxy.registry import Config, Registry, parse_config
 from consoleproxy.service import HostedTextConsole
+from vncterm.backends.memory import MemorySource
 
 PASSWORD = "secret"
 #: A cheap hash, so tests that log in stay fast.
@@ -85,37 +86,6 @@ class RecordingTransport(StringTransport):
         self.write_closed = True
 
 
-class FakeSource:
-    """A console source that records what is written to the console."""
-
-    description = "fake console"
-
-    def __init__(self, *, connected: bool = True) -> None:
-        self.sink: Any = None
-        self.written: list[bytes] = []
-        self.connected = connected
-
-    def start(self, sink: Any) -> None:
-        self.sink = sink
-        if self.connected:
-            sink.console_connected(self.description)
-
-    def write(self, data: bytes) -> None:
-        self.written.append(data)
-
-    def resize(self, columns: int, rows: int) -> None:
-        pass
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self) -> None:
-        pass
-
-    def stop(self) -> None:
-        pass
-
-
 class FakeEndpoint:
     """A client endpoint whose connection attempts the test completes or fails by hand."""
 
@@ -146,7 +116,7 @@ class Harness:
         self.registry = Registry(self.config)
         self.sessions = SessionStore(self.config.limits, self.clock.seconds,
                                      users=self.config.users)
-        self.source = FakeSource(connected=connected)
+        self.source = MemorySource(connected=connected)
         self.console = HostedTextConsole(self.clock, self.source, name="guest", stay=True)
         self.console.start()
         self.endpoint = FakeEndpoint()

@@ -234,7 +234,7 @@ def test_vt100_console_is_raw_text_both_ways() -> None:
     assert transport.writes[0] == ok_reply()
     harness.source.sink.console_output(b"\x1b[1mguest$ \x1b[0m")
     assert transport.value() == ok_reply() + b"\x1b[1mguest$ \x1b[0m"
-    assert harness.source.written == [b"ls\r"]
+    assert harness.source.written == b"ls\r"
     protocol.connectionLost(Failure(ConnectionDone()))
     assert harness.console.raw_listeners == []
 
