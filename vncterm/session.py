@@ -38,6 +38,12 @@ DEFAULT_PASTE_RATE = 256 * 1024
 #: Fewest seconds between two renders while the console keeps changing (a 50 fps ceiling).
 MIN_FRAME_INTERVAL = 0.02
 
+#: Seconds after a keystroke during which newly emulated output is shown at once (its echo).
+ECHO_WINDOW = 0.05
+
+#: Fewest seconds between two such immediate renders (a flood right after a key).
+MIN_ECHO_INTERVAL = 0.008
+
 
 class Viewer(Protocol):
     """What the session needs of one attached viewer (the RFB adapter implements it)."""
@@ -95,12 +101,13 @@ class ConsoleSession:
         self.viewers: list[Viewer] = []
         self._pending: deque[bytes] = deque()
         self._pending_bytes = 0
-        # Keystroke echo: output that arrives after a key is probably its echo; once the
-        # emulator has worked through it, the next frame goes out without waiting its turn.
+        # Keystroke echo: for a moment after a key, output that arrived after it may be its
+        # echo, so each slice that emulated some of it is shown at once instead of at the
+        # next frame time (a flood's output read before the key does not count).
         self._bytes_queued = 0
         self._bytes_fed = 0
-        self._key_typed = False
-        self._echo_at: int | None = None
+        self._key_mark = 0
+        self._echo_until = float("-inf")
         self._echo_waiting = False
         self._source_paused = False
         self._feed_call: Any = None
@@ -161,9 +168,6 @@ class ConsoleSession:
         self._pending.append(data)
         self._pending_bytes += len(data)
         self._bytes_queued += len(data)
-        if self._key_typed:
-            self._key_typed = False
-            self._echo_at = self._bytes_queued
         if self._pending_bytes > self.limits.max_pending_console_bytes and not self._source_paused:
             self._source_paused = True
             self.source.pause_reading()
@@ -200,9 +204,9 @@ class ConsoleSession:
             if self._timer() >= deadline:
                 break
         self._changed = True
-        echoed = self._echo_at is not None and self._bytes_fed >= self._echo_at
-        if echoed:
-            self._echo_at = None
+        echoed = (
+            self._bytes_fed > self._key_mark and self.reactor.seconds() <= self._echo_until
+        )
         replies = terminal.take_replies()
         if replies:
             self.source.write(replies)
@@ -224,7 +228,8 @@ class ConsoleSession:
         self._echo_waiting = self._echo_waiting or urgent
         if not any(v.updates.has_request for v in self.viewers):
             return  # render lazily: the damage waits in the terminal until a viewer asks
-        if self._echo_waiting:
+        since = self.reactor.seconds() - self._last_render
+        if self._echo_waiting and since >= MIN_ECHO_INTERVAL:
             self._echo_waiting = False
             if self._render_call is not None and self._render_call.active():
                 self._render_call.cancel()
@@ -330,7 +335,9 @@ class ConsoleSession:
     def type_keys(self, data: bytes) -> None:
         """Keystrokes from a viewer go straight to the console, ahead of any rendering work."""
         if data:
-            self._key_typed = True
+            # Output queued from here on may be the echo (see _feed_slice).
+            self._key_mark = self._bytes_queued
+            self._echo_until = self.reactor.seconds() + ECHO_WINDOW
             self.source.write(data)
 
     def send_break(self) -> None:
