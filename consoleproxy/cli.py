@@ -280,7 +280,8 @@ def _serve(reactor: Any, args: argparse.Namespace, config: Config, demo: bool) -
             if page_url is not None:
                 print(f"consoleproxy: open the demo console in a browser: {page_url}",
                       flush=True)
-            print("consoleproxy: view the demo's screen through a local VNC port:\n"
+            print("consoleproxy: view the demo's screen through a local VNC port (the sample "
+                  "uses the official XenAPI binding: pip install XenAPI):\n"
                   f"  python samples/xenapi_console_flow.py --url {url} --connect {connect} "
                   "--vm demo --tunnel 5901\n  vncviewer 127.0.0.1::5901\n"
                   "consoleproxy: or attach this terminal to its text console:\n"
