@@ -455,3 +455,22 @@ def test_zero_width_characters_keep_the_text_after_them() -> None:
     assert cells[4:8] == ["x", "\u2764\ufe0f", "y", " "]
     # The joiner stays with the first two-cell emoji, not in its stub.
     assert cells[8:13] == ["\U0001f468\u200d", "", "\U0001f469", "", "z"]
+
+
+def test_osc_strings_end_where_they_should() -> None:
+    """An empty OSC, BEL or ST ends it; CAN or a new escape sequence abandons it; text after
+    it is drawn (pyte swallowed everything after an empty OSC)."""
+    for data, title in (
+        (b"\x1b]\x1b\\ok", ""),
+        (b"\x1b]\x07ok", ""),
+        (b"\x1b]0;my title\x1b\\ok", "my title"),
+        (b"\x1b]2;abc\x1b[31mok", ""),
+        (b"\x1b]2;abc\x18ok", ""),
+    ):
+        terminal = Terminal(20, 2)
+        terminal.feed(data)
+        assert terminal.text()[0].rstrip() == "ok", data
+        assert terminal.title == title
+    terminal = Terminal(20, 2)
+    terminal.feed(b"\x1b]2;ring\x07")
+    assert terminal.take_bells() == 0

@@ -89,6 +89,9 @@ _ALT_SCREEN_MODES = frozenset({_ALT_SCREEN_47, _ALT_SCREEN_1047, _ALT_SCREEN_104
 _ESC = "\x1b"
 _CSI_C1 = "\x9b"
 _OSC_C1 = "\x9d"
+
+#: Longest OSC string kept (window titles); the rest of a longer one is dropped.
+MAX_OSC_LENGTH = 4096
 #: C0/C1 controls that reach draw(): terminals ignore them, pyte would stop drawing the run.
 _UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f]")
 #: Intermediate bytes (ECMA-48 5.4) pyte's parser would take for final bytes.
@@ -985,6 +988,9 @@ class _Stream(pyte.ByteStream):
         self._after_escape = False
         self._in_csi = False
         self._in_string = False
+        #: The OSC string being read (None when not in one); see `_osc_char`.
+        self._osc: list[str] | None = None
+        self._osc_escape = False
         super().__init__(screen)
         self.use_utf8 = False
         self.utf8_decoder = codecs.getincrementaldecoder("utf-8")("replace")
@@ -1073,6 +1079,8 @@ class _Stream(pyte.ByteStream):
             self.decode_utf8 = True
 
     def _send_to_parser(self, char: str) -> bool | None:
+        if self._osc is not None:
+            return self._osc_char(char)
         if char in _WATCHED:
             if self._in_string:
                 return self._string_char(char)
@@ -1105,11 +1113,15 @@ class _Stream(pyte.ByteStream):
         if char == _OSC_C1:
             self._after_escape = False
             self._in_csi = False
-            return False
+            self._start_osc()
+            return True
         if self._after_escape:
             self._after_escape = False
             if char == "[":
                 self._start_csi()
+            elif char == "]":
+                self._start_osc()
+                return True
             elif char in _STRING_OPENERS:
                 self._in_string = True
                 self._initialize_parser()
@@ -1141,6 +1153,48 @@ class _Stream(pyte.ByteStream):
         screen.csi_separators = 0
         if screen.csi_colons:
             screen.csi_colons = []
+
+    def _start_osc(self) -> None:
+        # OSC is read here rather than by pyte, whose parser takes the first character after
+        # ``ESC ]`` as the command even when it is the terminator, and then swallows all
+        # output up to some later terminator.
+        self._initialize_parser()
+        self._osc = []
+        self._osc_escape = False
+
+    def _osc_char(self, char: str) -> bool | None:
+        """Inside OSC: collect up to BEL or ST; CAN/SUB abandon it, another ESC starts over."""
+        osc = self._osc
+        assert osc is not None
+        if self._osc_escape:
+            self._osc_escape = False
+            if char == "\\":
+                return self._end_osc(osc)
+            # An escape sequence instead of ST: the OSC is abandoned (as in xterm) and the
+            # new sequence is parsed.
+            self._osc = None
+            self._send_to_parser(_ESC)
+            return self._send_to_parser(char)
+        if char in "\x07\x9c":
+            return self._end_osc(osc)
+        if char == _ESC:
+            self._osc_escape = True
+            return None
+        if char in "\x18\x1a":
+            self._osc = None
+            return True
+        if len(osc) < MAX_OSC_LENGTH:
+            osc.append(char)
+        return None
+
+    def _end_osc(self, osc: list[str]) -> bool:
+        self._osc = None
+        command, _, value = "".join(osc).partition(";")
+        if command in ("0", "2"):
+            self.screen.set_title(value)
+        if command in ("0", "1"):
+            self.screen.set_icon_name(value)
+        return True
 
     def _string_char(self, char: str) -> bool | None:
         """Inside DCS/SOS/PM/APC: swallow everything up to ST (``ESC \\``)."""
