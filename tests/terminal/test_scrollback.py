@@ -68,3 +68,13 @@ def test_zero_capacity_keeps_nothing() -> None:
     terminal = Terminal(10, 2, scrollback_lines=0)
     terminal.feed(b"a\r\nb\r\nc\r\n")
     assert len(scrollback) == 0 and len(terminal.scrollback) == 0
+
+
+def test_rows_cut_by_a_smaller_screen_go_to_the_scrollback() -> None:
+    """Shrinking the screen keeps the cursor row; rows pushed off the top are kept whole."""
+    terminal = Terminal(40, 6)
+    terminal.feed(b"\r\n".join(b"line %d is rather long" % i for i in range(6)))
+    terminal.resize(20, 3)
+    assert terminal.scrollback_text() == [f"line {i} is rather long" for i in range(3)]
+    assert terminal.text()[2].rstrip() == "line 5 is rather lon"
+    assert terminal.cursor[1] == 2

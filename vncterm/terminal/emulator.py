@@ -761,6 +761,10 @@ class _Screen(pyte.Screen):
             # Drop rows from the top only as far as needed to keep the cursor's row (pyte
             # always drops them from the top), the rest from the bottom.
             drop = max(0, self.cursor.y - (lines - 1))
+            if drop and self.scrollback is not None and self.main_buffer is None:
+                # Rows pushed off the top by a smaller screen are kept, whole, in the history.
+                for y in range(drop):
+                    self.scrollback.append(compact(self.buffer.get(y), old_columns))
             kept = self._new_buffer()
             kept.update(
                 (y - drop, line) for y, line in self.buffer.items() if drop <= y < lines + drop
