@@ -186,6 +186,12 @@ class RfbViewerProtocol(Protocol):
             if self.transport is not None:
                 self.transport.loseConnection()
             return
+        except Exception:
+            # A bug of ours, not the viewer's fault: log it whole, close this viewer only;
+            # the console and the other viewers go on.
+            log.failure("viewer {peer}: internal error; closing this viewer", peer=self._peer)
+            self.disconnect("internal error")
+            return
         self._write_out()
 
     def _handle(self, event: object) -> bool:

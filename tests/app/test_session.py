@@ -510,3 +510,32 @@ def test_extended_clipboard_utf8_both_ways(session: ConsoleSession, clock: Memor
     protocol.dataReceived(struct.pack("!BxxxI", 6, (1 << 32) - len(payload)) + payload)
     run_until_idle(clock)
     assert bytes(console.written) == "ça va\r".encode()
+
+
+def test_internal_error_closes_only_that_viewer(session: ConsoleSession, clock: MemoryReactorClock,
+                                                console: FakeConsole) -> None:
+    """A bug hit while handling one viewer's message is logged and closes just that viewer."""
+    from twisted.logger import LogLevel, globalLogPublisher
+
+    broken, broken_wire = connect(session)
+    healthy, _ = connect(session)
+    failures: list[dict[str, Any]] = []
+
+    def observe(event: dict[str, Any]) -> None:
+        if event.get("log_level") == LogLevel.critical:
+            failures.append(event)
+
+    def explode(event: object) -> None:
+        raise RuntimeError("simulated bug")
+
+    broken._key = explode  # type: ignore[method-assign]
+    globalLogPublisher.addObserver(observe)
+    try:
+        key(broken, ord("a"))
+    finally:
+        globalLogPublisher.removeObserver(observe)
+    assert broken_wire.disconnecting
+    assert failures and "simulated bug" in str(failures[0]["log_failure"].value)
+    key(healthy, ord("b"))
+    assert bytes(console.written) == b"b"
+    assert session.viewers == [healthy]
