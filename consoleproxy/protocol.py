@@ -613,10 +613,22 @@ class FrontDoorProtocol(Protocol):
         elif state is _State.CONNECTING:
             self._early.append(data)
         elif state is _State.SNIFFING:
-            self._sniff(data)
+            self._guarded(self._sniff, data)
         elif state is _State.PREAMBLE:
-            self._feed_parser(data)
+            self._guarded(self._feed_parser, data)
         # REFUSED or CLOSED: whatever else the client sends is dropped.
+
+    def _guarded(self, step: Callable[[bytes], None], data: bytes) -> None:
+        """Run one step of answering the request; a bug in it is logged whole and answered
+        with 500 on this connection only (before the reply; after it, the connection closes)."""
+        try:
+            step(data)
+        except Exception:
+            log.failure("internal error answering {peer}", peer=self._peer)
+            if self._state in (_State.SNIFFING, _State.PREAMBLE):
+                self._refuse(500, "internal error")
+            elif self.transport is not None:
+                self._tr.loseConnection()
 
     def readConnectionLost(self) -> None:
         state = self._state

@@ -366,3 +366,28 @@ def test_xmlrpc_sniffing_works_on_any_split(split: int) -> None:
 def test_limits_defaults_are_used_when_not_configured() -> None:
     """The factory takes its caps from the configuration."""
     assert Harness().factory.limits == Limits()
+
+
+def test_internal_error_is_a_500_on_that_connection_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug while answering one request is logged whole and answered 500; others go on."""
+    harness = Harness()
+    session = harness.login()
+    registry = harness.factory.registry
+
+    def broken_lookup(query: Any) -> Any:
+        raise RuntimeError("simulated bug")
+
+    events: list[LogEvent] = []
+    globalLogPublisher.addObserver(events.append)
+    try:
+        with monkeypatch.context() as patch:
+            patch.setattr(registry, "lookup", broken_lookup)
+            protocol, transport = harness.connect()
+            protocol.dataReceived(connect_request(RFB_TEXT, session))
+    finally:
+        globalLogPublisher.removeObserver(events.append)
+    assert refused_with(transport, 500)
+    assert any("log_failure" in event for event in events)
+    protocol, transport = harness.connect()
+    protocol.dataReceived(connect_request(RFB_TEXT, session))
+    assert transport.writes[0] == ok_reply()
