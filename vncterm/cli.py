@@ -197,6 +197,7 @@ def run(reactor: Any, argv: Sequence[str]) -> Any:
             recording = Recording(args.record, cols=columns, rows=rows, clock=reactor,
                                   title=session.name)
             session.raw_listeners.append(recording.listener)
+            session.resize_listeners.append(recording.resize)
             reactor.addSystemEventTrigger("after", "shutdown", recording.close)
     except OSError as exc:
         print(f"vncterm: cannot write {exc.filename}: {exc.strerror}", file=sys.stderr)
