@@ -90,6 +90,7 @@ from consoleproxy.websocket import (
 )
 from consoleproxy.websocket import NEED_DATA as WS_NEED_DATA
 from consoleproxy.xenapi import XenApiDispatcher
+from vncterm.transport import write_now
 
 __all__ = [
     "ConsoleProxyFactory",
@@ -759,7 +760,9 @@ class FrontDoorProtocol(Protocol):
         self._reply_bytes += len(reply)
         assert self.transport is not None
         # One write, before any console byte: clients read the reply up to the blank line.
-        self._tr.write(reply)
+        # Sent at once (not a reactor turn later), so the console's first bytes can follow it
+        # straight away too.
+        write_now(self._tr, reply)
 
     def _delegate_to(
         self, protocol: Any, trailing: bytes, bytes_out: Callable[[], int]
