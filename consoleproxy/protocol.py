@@ -503,7 +503,9 @@ class FrontDoorProtocol(Protocol):
     def __init__(self, factory: ConsoleProxyFactory) -> None:
         self.factory = factory
         self._limits = factory.limits
-        self._parser = PreambleParser(factory.limits)
+        # Dropped once the request is answered: an idle tunnel keeps only what it needs.
+        self._parser: PreambleParser | None = PreambleParser(factory.limits)
+        self._http_version: str | None = None
         self._state = _State.SNIFFING
         self._sniffed = bytearray()
         self._delegate: Any = None
@@ -514,7 +516,6 @@ class FrontDoorProtocol(Protocol):
         self._bytes_in = 0
         self._reply_bytes = 0
         self._kind = "console"
-        self._request: Request | None = None
         self._auth: Authenticated | None = None
         self._user = "-"
         self._console: Console | None = None
@@ -667,14 +668,18 @@ class FrontDoorProtocol(Protocol):
             self._feed_parser(sniffed)
 
     def _feed_parser(self, data: bytes, *, eof: bool = False) -> None:
+        parser = self._parser
+        if parser is None:
+            return
         try:
             if data:
                 self._raw += data
-                self._parser.receive_data(data)
+                parser.receive_data(data)
             if eof:
-                self._parser.receive_data(b"")
-            event = self._parser.next_event()
+                parser.receive_data(b"")
+            event = parser.next_event()
         except RemoteProtocolError as error:
+            self._http_version = parser.http_version
             self._refuse(error.status, error.reason)
             return
         if event is NEED_DATA:
@@ -686,8 +691,9 @@ class FrontDoorProtocol(Protocol):
                 self._tr.loseConnection()
             return
         self._cancel_deadline()
-        self._request = event
-        self._answer(event, self._parser.trailing_data())
+        self._http_version = event.http_version
+        self._parser = None
+        self._answer(event, parser.trailing_data())
         # The request's bytes were only kept for a hand-off to twisted.web: an idle tunnel
         # should not carry them (cookies can be kilobytes).
         self._raw = bytearray()
@@ -700,7 +706,10 @@ class FrontDoorProtocol(Protocol):
         self._cancel_deadline()
         self._status, self._reason = status, reason
         self._state = _State.REFUSED
-        reply = error_reply(status, self._parser.http_version, headers=headers)
+        version = self._http_version
+        if version is None and self._parser is not None:
+            version = self._parser.http_version
+        reply = error_reply(status, version, headers=headers)
         self._reply_bytes += len(reply)
         if self.transport is not None:
             self._tr.write(reply)
