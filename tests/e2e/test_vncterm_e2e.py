@@ -259,3 +259,57 @@ def test_paste_is_typed_into_the_console(shell: Vncterm) -> None:
                          "--expect", "pasted42")
     assert result.returncode == 0, result.stderr
     assert "$ echo pasted$((2*21))\npasted42" in result.stdout
+
+
+SERIAL_GUEST = r'''
+import os, socket, sys, time
+path = sys.argv[1]
+server = socket.socket(socket.AF_UNIX)
+server.bind(path)
+server.listen(1)
+server.settimeout(30)
+for boot in (1, 2):
+    conn, _ = server.accept()
+    conn.sendall(b"guest boot %d\r\n(initramfs) " % boot)
+    if boot == 1:
+        time.sleep(0.5)
+        conn.close()  # the guest reboots: its serial socket closes
+        server.close()
+        os.unlink(path)
+        time.sleep(1.0)  # nothing listens for a while: vncterm retries with back-off
+        server = socket.socket(socket.AF_UNIX)
+        server.bind(path)
+        server.listen(1)
+        server.settimeout(30)
+    else:
+        data = b""
+        while b"\r" not in data:
+            data += conn.recv(100)
+        conn.sendall(b"\r\nyou typed " + data.strip() + b"\r\n")
+        time.sleep(5)
+'''
+
+
+def test_unix_serial_console_survives_a_guest_reboot(tmp_path: Path) -> None:
+    """--unix: a serial socket that closes is reconnected with back-off; the screen is kept."""
+    guest_script = tmp_path / "guest.py"
+    guest_script.write_text(SERIAL_GUEST)
+    socket_path = tmp_path / "ttyS0.sock"
+    guest = subprocess.Popen([sys.executable, str(guest_script), str(socket_path)])
+    try:
+        deadline = time.monotonic() + 10
+        while not socket_path.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        server = Vncterm("--unix", str(socket_path), "--name", "guest")
+        try:
+            result = server.probe("--ready", "guest boot 2", "--type", "ls\\n",
+                                  "--expect", "you typed ls", timeout=25)
+            assert result.returncode == 0, result.stderr
+            screen = result.stdout
+            assert "guest boot 1" in screen  # the first boot's output is still on screen
+            assert "ttyS0.sock closed" in screen  # and a status line says what happened
+        finally:
+            server.stop()
+    finally:
+        guest.kill()
+        guest.wait(timeout=10)
