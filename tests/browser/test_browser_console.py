@@ -16,7 +16,6 @@ import select
 import shutil
 import socket
 import subprocess
-import sys
 import time
 import xmlrpc.client
 from collections.abc import Callable, Iterator
@@ -28,6 +27,7 @@ from PIL import Image
 
 from consoleproxy.web import find_novnc
 from tests.e2e.screentext import screen_text
+from tests.proxy.serving import consoleproxy
 
 pytestmark = pytest.mark.e2e
 
@@ -119,40 +119,11 @@ def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     """`consoleproxy serve` with the embedded demo on a free port; yields the port."""
     directory = tmp_path_factory.mktemp("browser-proxy")
     environment = {**os.environ, "SHELL": "/bin/sh", "PS1": "$ "}
-    with open(directory / "proxy.log", "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "consoleproxy", "serve",
-             "--listen", "tcp:0:interface=127.0.0.1", "--state-dir", str(directory / "state")],
-            stdout=subprocess.PIPE, stderr=log, cwd=REPO, env=environment,
-        )
-    try:
-        assert process.stdout is not None
-        deadline = time.monotonic() + STEP
-        port = None
-        output = ""
-        while port is None:
-            ready, _, _ = select.select([process.stdout], [], [],
-                                        max(0.0, deadline - time.monotonic()))
-            if not ready:
-                raise TimeoutError("consoleproxy did not say where it listens")
-            chunk = os.read(process.stdout.fileno(), 4096)
-            if not chunk:
-                raise RuntimeError((directory / "proxy.log").read_text())
-            output += chunk.decode()
-            *lines, output = output.split("\n")
-            for line in lines:
-                if "listening on http://127.0.0.1:" in line:
-                    port = int(line.split("127.0.0.1:", 1)[1].split("/", 1)[0])
-        yield port
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
+    with consoleproxy(
+        ["--listen", "tcp:0:interface=127.0.0.1", "--state-dir", str(directory / "state")],
+        directory, listeners=1, cwd=REPO, env=environment,
+    ) as ports:
+        yield ports["http"]
 
 
 @pytest.fixture(scope="module")

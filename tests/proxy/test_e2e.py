@@ -26,6 +26,7 @@ import XenAPI
 from consoleproxy.cli import open_console
 from consoleproxy.connect import ok_reply
 from tests.proxy.helpers import PASSWORD, PASSWORD_HASH
+from tests.proxy.serving import consoleproxy, stop
 
 pytestmark = pytest.mark.e2e
 
@@ -85,17 +86,6 @@ def read_line(process: subprocess.Popen[bytes], deadline: float) -> bytes:
     return line
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-    if process.stdout is not None:
-        process.stdout.close()
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     directory = tmp_path_factory.mktemp("consoleproxy")
@@ -132,27 +122,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
               protocol = "rfb"
               backend = "tcp:127.0.0.1:{echo_port}"
         """))
-        with open(directory / "proxy.log", "wb") as log:
-            proxy = subprocess.Popen(
-                [sys.executable, "-m", "consoleproxy", "serve",
-                 "--config", str(directory / "proxy.toml"),
-                 "--listen", "tcp:0:interface=127.0.0.1",
-                 "--listen", "ssl:0:interface=127.0.0.1",
-                 "--state-dir", str(directory / "state")],
-                stdout=subprocess.PIPE, stderr=log, cwd=directory,
-            )
-        try:
-            deadline = time.monotonic() + DEADLINE
-            ports: dict[str, int] = {}
-            while len(ports) < 2:
-                line = read_line(proxy, deadline).decode()
-                if "listening on" in line:
-                    url = urlsplit(line.split("listening on ", 1)[1].split()[0])
-                    assert url.port is not None
-                    ports[url.scheme] = url.port
+        with consoleproxy(
+            ["--config", str(directory / "proxy.toml"),
+             "--listen", "tcp:0:interface=127.0.0.1", "--listen", "ssl:0:interface=127.0.0.1",
+             "--state-dir", str(directory / "state")],
+            directory, listeners=2,
+        ) as ports:
             yield Server(ports["http"], ports["https"])
-        finally:
-            stop(proxy)
     finally:
         stop(echo)
 

@@ -6,10 +6,7 @@ over plain TCP and TLS; RFB comes back in binary frames and a whole handshake wo
 from __future__ import annotations
 
 import os
-import select
 import socket
-import subprocess
-import sys
 import time
 import warnings
 from collections.abc import Iterator
@@ -19,6 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 import XenAPI
 
+from tests.proxy.serving import consoleproxy
 from tests.proxy.wsclient import Frames, open_websocket
 
 pytestmark = pytest.mark.e2e
@@ -31,44 +29,12 @@ DEADLINE = 20.0
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, int]]:
     """The embedded demo on free plain and TLS ports: {"http": port, "https": port}."""
     directory = tmp_path_factory.mktemp("ws-demo")
-    with open(directory / "proxy.log", "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "consoleproxy", "serve",
-             "--listen", "tcp:0:interface=127.0.0.1", "--listen", "ssl:0:interface=127.0.0.1",
-             "--state-dir", str(directory / "state")],
-            stdout=subprocess.PIPE, stderr=log, cwd=REPO,
-            env={**os.environ, "SHELL": "/bin/sh"},
-        )
-    try:
-        assert process.stdout is not None
-        ports: dict[str, int] = {}
-        output = ""
-        deadline = time.monotonic() + DEADLINE
-        while len(ports) < 2:
-            ready, _, _ = select.select([process.stdout], [], [],
-                                        max(0.0, deadline - time.monotonic()))
-            if not ready:
-                raise TimeoutError("consoleproxy did not say where it listens")
-            chunk = os.read(process.stdout.fileno(), 4096)
-            if not chunk:
-                raise RuntimeError((directory / "proxy.log").read_text())
-            output += chunk.decode()
-            *lines, output = output.split("\n")
-            for line in lines:
-                if "listening on " in line:
-                    url = urlsplit(line.split("listening on ", 1)[1].split()[0])
-                    assert url.port is not None
-                    ports[url.scheme] = url.port
+    with consoleproxy(
+        ["--listen", "tcp:0:interface=127.0.0.1", "--listen", "ssl:0:interface=127.0.0.1",
+         "--state-dir", str(directory / "state")],
+        directory, listeners=2, cwd=REPO, env={**os.environ, "SHELL": "/bin/sh"},
+    ) as ports:
         yield ports
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
 
 
 def find_console(port: int) -> tuple[XenAPI.Session, str]:
