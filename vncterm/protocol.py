@@ -333,7 +333,7 @@ class RfbViewerProtocol(Protocol):
     def _render_view(self) -> None:
         """Bring the private framebuffer up to date and record what changed in it."""
         if self._view_renderer is None:
-            self._view_renderer = Renderer(self.view)  # type: ignore[arg-type]
+            self._view_renderer = Renderer(self.view)
         for x, y, w, h in self._view_renderer.render().rects:
             self.updates.damage_cells(
                 CellRect(x // CELL_WIDTH, y // CELL_HEIGHT, w // CELL_WIDTH, h // CELL_HEIGHT)

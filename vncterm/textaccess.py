@@ -252,7 +252,7 @@ def make_text_site(
     def screen_png() -> tuple[bytes, bytes]:
         # A throwaway renderer of a live view: it draws every row without taking the terminal's
         # damage from the viewers' framebuffer, and an idle console keeps no pixels afterwards.
-        renderer = Renderer(ViewerView(session.terminal))  # type: ignore[arg-type]
+        renderer = Renderer(ViewerView(session.terminal))
         renderer.render()
         return _PNG, snapshot_png(renderer)
 

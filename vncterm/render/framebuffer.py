@@ -11,13 +11,14 @@ from __future__ import annotations
 import io
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from vncterm.render import palette
 from vncterm.render.font import CELL_HEIGHT, CELL_WIDTH, text_glyph
-from vncterm.terminal.emulator import Char, Terminal
+from vncterm.terminal.emulator import Char, Damage
 
 __all__ = [
     "CELL_HEIGHT",
@@ -102,10 +103,30 @@ def _make_tile(cell: Char, width: int) -> Pixels:
 _shared_tiles = _TileCache(MAX_CACHED_TILES)
 
 
-class Renderer:
-    """Draws a `Terminal` into ``pixels``, a ``uint8[rows * 16, cols * 8, 3]`` RGB array."""
+class ScreenSource(Protocol):
+    """What the renderer draws: a `Terminal`, or a viewer's own view of one (`ViewerView`)."""
 
-    def __init__(self, terminal: Terminal, *, cursor_style: str = "block") -> None:
+    @property
+    def cols(self) -> int: ...
+
+    @property
+    def rows(self) -> int: ...
+
+    @property
+    def cursor(self) -> tuple[int, int]: ...
+
+    @property
+    def cursor_visible(self) -> bool: ...
+
+    def row(self, y: int) -> list[Char]: ...
+
+    def take_damage(self) -> Damage: ...
+
+
+class Renderer:
+    """Draws a screen source into ``pixels``, a ``uint8[rows * 16, cols * 8, 3]`` RGB array."""
+
+    def __init__(self, terminal: ScreenSource, *, cursor_style: str = "block") -> None:
         if cursor_style not in ("block", "underline"):
             raise ValueError(f"unknown cursor style {cursor_style!r}")
         self.terminal = terminal
