@@ -165,6 +165,10 @@ class RfbViewerProtocol(Protocol):
         if self._closing:
             return
         self.bytes_received += len(data)
+        if not self._attached:
+            # The console may have been resized since this connection was accepted: the
+            # ServerInit about to be sent must carry today's size.
+            self.server.set_desktop_size(self.session.width, self.session.height)
         try:
             self.server.receive_data(data)
             while True:
@@ -237,6 +241,9 @@ class RfbViewerProtocol(Protocol):
                 self.disconnect("too many viewers on this console")
                 return False
             self._attached = True
+            terminal = session.terminal
+            if (self.updates.columns, self.updates.rows) != (terminal.cols, terminal.rows):
+                self.updates.resize(terminal.cols, terminal.rows)
         return True
 
     # -- bytes out ---------------------------------------------------------------------------

@@ -539,3 +539,19 @@ def test_internal_error_closes_only_that_viewer(session: ConsoleSession, clock: 
     key(healthy, ord("b"))
     assert bytes(console.written) == b"b"
     assert session.viewers == [healthy]
+
+
+def test_viewer_accepted_before_a_resize_gets_the_new_size(session: ConsoleSession) -> None:
+    """A connection accepted before a resize is told the current size in ServerInit."""
+    protocol = RfbViewerFactory(session).buildProtocol(None)
+    transport = StringTransport()
+    protocol.makeConnection(transport)
+    session.resize(100, 30)
+    for data in (b"RFB 003.008\n", b"\x01"):
+        protocol.dataReceived(data)
+    transport.clear()
+    protocol.dataReceived(b"\x01")
+    assert struct.unpack("!HH", transport.value()[:4]) == (800, 480)
+    transport.clear()
+    protocol.dataReceived(struct.pack("!BBHHHH", 3, 0, 0, 0, 800, 480))
+    assert sum(w * h for (_, _, w, h, _) in rectangles(transport.value())) == 800 * 480
