@@ -12,7 +12,6 @@ import struct
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 import warnings
 from collections.abc import Iterator
@@ -274,19 +273,32 @@ def test_relay_to_an_rfb_server_elsewhere_is_byte_exact(server: Server) -> None:
         first = payload[:1000]
         with sock:
             sock.sendall(request + first)
-
-            def send_rest() -> None:
-                view = memoryview(payload)[1000:]
-                for start in range(0, len(view), 256 * 1024):
-                    sock.sendall(view[start : start + 256 * 1024])
-
-            writer = threading.Thread(target=send_rest)
-            writer.start()
+            # One thread drives both directions: an SSL socket must not be used by two
+            # threads at once (OpenSSL's SSL object is not thread-safe).
             expected = ok_reply() + b"RFB 003.008\n" + payload
-            received = recv_exactly(sock, len(expected))
-            writer.join(DEADLINE)
+            received = bytearray()
+            rest = memoryview(payload)[1000:]
+            sock.setblocking(False)
+            deadline = time.monotonic() + DEADLINE * 3
+            while len(received) < len(expected):
+                assert time.monotonic() < deadline, f"{len(received)} of {len(expected)} bytes"
+                writable = [sock] if rest else []
+                readable, ready, _ = select.select([sock], writable, [], 1.0)
+                if ready:
+                    try:
+                        rest = rest[sock.send(rest[: 64 * 1024]) :]
+                    except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                        pass
+                while readable or sock.pending():
+                    readable = []
+                    try:
+                        chunk = sock.recv(1 << 20)
+                    except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                        break
+                    assert chunk, f"closed after {len(received)} bytes"
+                    received += chunk
             assert received[: len(ok_reply())] == ok_reply()
-            assert received == expected
+            assert bytes(received) == expected
     finally:
         close_session(session)
 
