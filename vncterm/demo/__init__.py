@@ -33,14 +33,24 @@ def main() -> None:
     data = boot_log()
     # Stop before the capture's last prompt: the live shell below prints its own.
     cut = data.rfind(b"(initramfs) ")
-    replay(sys.stdout.fileno(), data[:cut] if cut > 0 else data)
-    os.write(sys.stdout.fileno(), b"\r\n[vncterm demo: the boot above was replayed; "
-             b"this is a real shell on this machine]\r\n")
-    # The replayed prompts asked for the cursor position (ESC[6n) and the terminal answered:
-    # those answers wait in the tty's input and would be typed into the shell. Drop them.
-    time.sleep(0.2)
-    if os.isatty(sys.stdin.fileno()):
-        termios.tcflush(sys.stdin.fileno(), termios.TCIFLUSH)
+    stdin = sys.stdin.fileno()
+    # The replayed prompts ask for the cursor position (ESC[6n) and the terminal answers on
+    # this tty's input: with echo off during the replay the answers are not shown, and they
+    # are dropped before the shell starts, so they are not typed into it either.
+    saved = termios.tcgetattr(stdin) if os.isatty(stdin) else None
+    if saved is not None:
+        quiet = termios.tcgetattr(stdin)
+        quiet[3] &= ~(termios.ECHO | termios.ECHONL)
+        termios.tcsetattr(stdin, termios.TCSANOW, quiet)
+    try:
+        replay(sys.stdout.fileno(), data[:cut] if cut > 0 else data)
+        os.write(sys.stdout.fileno(), b"\r\n[vncterm demo: the boot above was a replay; "
+                 b"this is a real shell on this host]\r\n")
+        time.sleep(0.2)
+    finally:
+        if saved is not None:
+            termios.tcflush(stdin, termios.TCIFLUSH)
+            termios.tcsetattr(stdin, termios.TCSANOW, saved)
     shell = os.environ.get("SHELL") or shutil.which("bash") or "/bin/sh"
     os.execvp(shell, [shell, "-i"])
 
