@@ -28,8 +28,6 @@ class Limits:
     #: during a flood a keystroke's echo waits behind little (the rest waits in the kernel,
     #: and the program writing it blocks, as on a real terminal).
     max_pending_console_bytes: int = 64 * 1024
-    #: Most bytes written to a viewer but not yet sent before it counts as stalled.
-    viewer_write_high_water: int = 256 * 1024
     #: Fewest seconds between two Bell messages to the same viewer.
     bell_interval: float = 0.5
     #: Longest VNC password (only the first 8 bytes matter to VNC Authentication).

@@ -231,7 +231,7 @@ class RfbViewerProtocol(Protocol):
             # ClientCutText is Latin-1 (RFC 6143 7.5.6); it is typed into the console, paced.
             if not self.view_only:
                 self._back_to_live()
-                session.paste(event.text.decode("latin-1"))
+                session.paste(event.latin1)
         elif isinstance(event, ClientInitialised):
             if self._handshake_timer is not None and self._handshake_timer.active():
                 self._handshake_timer.cancel()

@@ -21,7 +21,7 @@ from vncterm.limits import DEFAULT_LIMITS, Limits
 from vncterm.render.framebuffer import CELL_HEIGHT, CELL_WIDTH, Renderer
 from vncterm.terminal.emulator import Terminal
 from vncterm.terminal.scrollback import DEFAULT_SCROLLBACK_LINES
-from vncterm.updates import CellRect, CellScroll
+from vncterm.updates import CellRect, CellScroll, ViewerUpdates
 
 log = Logger()
 
@@ -68,8 +68,8 @@ class Viewer(Protocol):
         """Whether this viewer can be told of a new framebuffer size (DesktopSize)."""
 
     @property
-    def updates(self) -> Any:
-        """The viewer's `ViewerUpdates`."""
+    def updates(self) -> ViewerUpdates:
+        """The viewer's damage and outstanding request."""
 
 
 class ConsoleSession:
