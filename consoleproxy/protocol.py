@@ -90,7 +90,7 @@ from consoleproxy.websocket import (
 )
 from consoleproxy.websocket import NEED_DATA as WS_NEED_DATA
 from consoleproxy.xenapi import XenApiDispatcher
-from vncterm.transport import write_now
+from vncterm.transport import no_delay, write_now
 
 __all__ = [
     "ConsoleProxyFactory",
@@ -540,6 +540,7 @@ class FrontDoorProtocol(Protocol):
         assert self.transport is not None
         self._peer = _describe(self._tr.getPeer())
         self._opened = self.factory.reactor.seconds()
+        no_delay(self._tr)
         self._over_cap = not self.factory.connection_opened()
         self._deadline = self.factory.reactor.callLater(
             self._limits.request_deadline, self._timed_out

@@ -21,7 +21,7 @@ from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure
 from zope.interface import implementer  # type: ignore[import-untyped, unused-ignore]
 
-from vncterm.transport import write_now
+from vncterm.transport import no_delay, write_now
 
 __all__ = ["RelayEnd"]
 
@@ -59,6 +59,7 @@ class RelayEnd(Protocol):
         peer.peer = self
         assert self.transport is not None and peer.transport is not None
         for transport in (self.transport, peer.transport):
+            no_delay(transport)
             if isinstance(transport, tcp.Connection):
                 # Bigger reads: fewer trips through Python per megabyte relayed. It is also
                 # the write buffer size past which the other side is paused.

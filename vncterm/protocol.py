@@ -39,7 +39,7 @@ from vncterm.rfb.messages import (
 from vncterm.rfb.server import CLOSED, NEED_DATA, RfbServer, ServerConfig
 from vncterm.session import ConsoleSession
 from vncterm.terminal.keymap import Keyboard, Keysym
-from vncterm.transport import write_now
+from vncterm.transport import no_delay, write_now
 from vncterm.updates import CellRect, CellScroll, ViewerUpdates
 from vncterm.view import WHEEL_LINES, Position, ViewerView
 
@@ -106,6 +106,7 @@ class RfbViewerProtocol(Protocol):
         assert self.transport is not None
         self._peer = _describe(self.transport.getPeer())
         self._opened = self.session.reactor.seconds()
+        no_delay(self.transport)
         if self._log_connections:
             log.info("viewer {peer} connected to {console}", peer=self._peer,
                      console=self.session.name)

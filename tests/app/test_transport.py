@@ -1,4 +1,4 @@
-"""write_now: bytes reach the socket at once, in order, without a reactor turn."""
+"""write_now: bytes reach the socket at once, in order, without a reactor turn; no_delay."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from twisted.internet import tcp
 from twisted.internet.protocol import Protocol
 from twisted.internet.testing import MemoryReactor, StringTransport
 
-from vncterm.transport import write_now
+from vncterm.transport import no_delay, write_now
 
 
 @pytest.fixture
@@ -50,3 +50,50 @@ def test_other_transports_use_write() -> None:
     transport = StringTransport()
     write_now(transport, b"data")
     assert transport.value() == b"data"
+
+
+@pytest.fixture
+def tcp_connection() -> Iterator[tuple[tcp.Connection, socket.socket]]:
+    listener = socket.create_server(("127.0.0.1", 0))
+    ours = socket.create_connection(listener.getsockname())
+    theirs, _ = listener.accept()
+    listener.close()
+    conn = tcp.Connection(ours, Protocol(), MemoryReactor())  # type: ignore[no-untyped-call]
+    conn.connected = True
+    yield conn, theirs
+    ours.close()
+    theirs.close()
+
+
+def _nodelay(sock: socket.socket) -> int:
+    return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+
+
+def test_no_delay_turns_nagle_off(tcp_connection: tuple[tcp.Connection, socket.socket]) -> None:
+    conn, _ = tcp_connection
+    assert _nodelay(conn.socket) == 0
+    no_delay(conn)
+    assert _nodelay(conn.socket) != 0
+
+
+def test_no_delay_reaches_the_tcp_connection_under_tls(
+    tcp_connection: tuple[tcp.Connection, socket.socket],
+) -> None:
+    """TLS (or any wrapper) keeps the TCP transport as its ``transport``: that one is set."""
+    conn, _ = tcp_connection
+
+    class Wrapper:
+        transport = conn
+
+    no_delay(Wrapper())
+    assert _nodelay(conn.socket) != 0
+
+
+def test_no_delay_leaves_other_transports_alone(
+    connection: tuple[tcp.Connection, socket.socket],
+) -> None:
+    """A UNIX socket has no Nagle to turn off; an in-memory transport has no socket at all."""
+    conn, _ = connection
+    no_delay(conn)
+    no_delay(StringTransport())
+    no_delay(None)
