@@ -38,10 +38,11 @@ DEFAULT_PASTE_RATE = 256 * 1024
 #: Fewest seconds between two renders while the console keeps changing (a 50 fps ceiling).
 MIN_FRAME_INTERVAL = 0.02
 
-#: Seconds after a keystroke during which newly emulated output is shown at once (its echo).
+#: Seconds after a keystroke during which its echo is waited for: output written after the key
+#: is shown at once, and frames of older output are held back so as not to delay it.
 ECHO_WINDOW = 0.05
 
-#: Fewest seconds between two such immediate renders (a flood right after a key).
+#: Fewest seconds between two immediate renders after the first one (a flood after a key).
 MIN_ECHO_INTERVAL = 0.008
 
 
@@ -101,13 +102,15 @@ class ConsoleSession:
         self.viewers: list[Viewer] = []
         self._pending: deque[bytes] = deque()
         self._pending_bytes = 0
-        # Keystroke echo: for a moment after a key, output that arrived after it may be its
-        # echo, so each slice that emulated some of it is shown at once instead of at the
-        # next frame time (a flood's output read before the key does not count).
+        # Keystroke echo. Output the console wrote before a key (read, or still unread in the
+        # kernel) cannot hold its echo: `_key_mark` is where that output ends in the stream.
+        # Until the emulator gets past the mark the frame clock waits (a frame then would only
+        # delay the echo); output past it is shown at once (see _feed_slice, _schedule_render).
         self._bytes_queued = 0
         self._bytes_fed = 0
         self._key_mark = 0
         self._echo_until = float("-inf")
+        self._echo_shown = True
         self._echo_waiting = False
         self._source_paused = False
         self._feed_call: Any = None
@@ -163,6 +166,12 @@ class ConsoleSession:
         for listener in self.raw_listeners:
             listener(data)
         self._emulate(data)
+        if self._key_mark > self._bytes_fed and self.reactor.seconds() <= self._echo_until:
+            # The console's buffers may turn out to hold less than assumed when the key was
+            # typed (a short read: this read caught up with it), so the echo may be nearer,
+            # even in this very read.
+            caught_up = self._bytes_queued - len(data) + self.source.unread_bytes()
+            self._key_mark = min(self._key_mark, caught_up)
 
     def _emulate(self, data: bytes) -> None:
         self._pending.append(data)
@@ -193,6 +202,7 @@ class ConsoleSession:
         deadline = self._timer() + self.limits.feed_slice_seconds
         chunk_size = self.limits.feed_chunk_bytes
         terminal = self.terminal
+        awaiting_echo = self._awaiting_echo()
         while self._pending:
             data = self._pending.popleft()
             if len(data) > chunk_size:
@@ -201,6 +211,8 @@ class ConsoleSession:
             self._pending_bytes -= len(data)
             self._bytes_fed += len(data)
             terminal.feed(data)
+            if awaiting_echo and self._bytes_fed > self._key_mark:
+                break  # output written after the key: show it before emulating more
             if self._timer() >= deadline:
                 break
         self._changed = True
@@ -228,9 +240,12 @@ class ConsoleSession:
         self._echo_waiting = self._echo_waiting or urgent
         if not any(v.updates.has_request for v in self.viewers):
             return  # render lazily: the damage waits in the terminal until a viewer asks
-        since = self.reactor.seconds() - self._last_render
-        if self._echo_waiting and since >= MIN_ECHO_INTERVAL:
+        now = self.reactor.seconds()
+        if self._echo_waiting and (
+            not self._echo_shown or now - self._last_render >= MIN_ECHO_INTERVAL
+        ):
             self._echo_waiting = False
+            self._echo_shown = True
             if self._render_call is not None and self._render_call.active():
                 self._render_call.cancel()
             self._render_call = None
@@ -238,11 +253,23 @@ class ConsoleSession:
             return
         if self._render_call is not None:
             return
-        delay = max(0.0, self._last_render + MIN_FRAME_INTERVAL - self.reactor.seconds())
-        self._render_call = self.reactor.callLater(delay, self._render_now)
+        delay = self._last_render + MIN_FRAME_INTERVAL - now
+        if self._awaiting_echo():
+            delay = max(delay, self._echo_until - now)
+        self._render_call = self.reactor.callLater(max(0.0, delay), self._render_now)
+
+    def _awaiting_echo(self) -> bool:
+        """A key was typed a moment ago and the output written before it is still being
+        emulated: its echo is on the way."""
+        return self._bytes_fed <= self._key_mark and self.reactor.seconds() <= self._echo_until
 
     def _render_now(self) -> None:
         self._render_call = None
+        if self._awaiting_echo():
+            # Typed since this frame was planned: the echo's render comes first.
+            delay = max(0.0, self._echo_until - self.reactor.seconds())
+            self._render_call = self.reactor.callLater(delay, self._render_now)
+            return
         self.render()
 
     def render(self) -> None:
@@ -335,9 +362,10 @@ class ConsoleSession:
     def type_keys(self, data: bytes) -> None:
         """Keystrokes from a viewer go straight to the console, ahead of any rendering work."""
         if data:
-            # Output queued from here on may be the echo (see _feed_slice).
-            self._key_mark = self._bytes_queued
+            # Output queued past this mark may be the echo (see _feed_slice).
+            self._key_mark = self._bytes_queued + self.source.unread_bytes()
             self._echo_until = self.reactor.seconds() + ECHO_WINDOW
+            self._echo_shown = False
             self.source.write(data)
 
     def send_break(self) -> None:

@@ -33,6 +33,10 @@ class ConsoleSource(Protocol):
     def resize(self, columns: int, rows: int) -> None:
         """Tell the console its new window size, where the source has one."""
 
+    def unread_bytes(self) -> int:
+        """Bytes the console has written that are not read yet (the kernel's buffer); 0 when
+        unknown. A keystroke's echo can only come after them."""
+
     def pause_reading(self) -> None:
         """Stop reading console output (the session is behind)."""
 

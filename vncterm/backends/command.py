@@ -16,6 +16,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from vncterm.backends.base import ConsoleSink
+from vncterm.backends.ttybacklog import TtyBacklog
 
 log = Logger()
 
@@ -76,6 +77,7 @@ class CommandSource:
         self._sink: ConsoleSink | None = None
         self._process: Any = None
         self._stopped = False
+        self._backlog = TtyBacklog()
         self.description = os.path.basename(self._argv[0])
 
     def start(self, sink: ConsoleSink) -> None:
@@ -109,6 +111,7 @@ class CommandSource:
             self._sink.console_connected(" ".join(self._argv))
 
     def sink_output(self, data: bytes) -> None:
+        self._backlog.read(len(data))
         if self._sink is not None:
             self._sink.console_output(data)
 
@@ -139,6 +142,10 @@ class CommandSource:
                 set_window_size(process.fileno(), columns, rows)
             except OSError as exc:
                 log.warn("cannot resize the pty: {error}", error=exc)
+
+    def unread_bytes(self) -> int:
+        process = self._process
+        return self._backlog.unread(process.fileno()) if process is not None else 0
 
     def pause_reading(self) -> None:
         process = self._process

@@ -22,6 +22,8 @@ class MemorySource:
         self.sizes: list[tuple[int, int]] = []
         self.paused = False
         self.stopped = False
+        #: What `unread_bytes` answers (output the console wrote that is not delivered yet).
+        self.unread = 0
 
     def start(self, sink: ConsoleSink) -> None:
         self.sink = sink
@@ -38,6 +40,9 @@ class MemorySource:
 
     def resize(self, columns: int, rows: int) -> None:
         self.sizes.append((columns, rows))
+
+    def unread_bytes(self) -> int:
+        return self.unread
 
     def pause_reading(self) -> None:
         self.paused = True

@@ -14,6 +14,7 @@ from twisted.python.failure import Failure
 
 from vncterm.backends.base import ConsoleSink
 from vncterm.backends.command import set_window_size
+from vncterm.backends.ttybacklog import TtyBacklog
 
 log = Logger()
 
@@ -84,6 +85,7 @@ class PtyDeviceSource:
         self._reader: _DeviceReader | None = None
         self._sink: ConsoleSink | None = None
         self._stopped = False
+        self._backlog = TtyBacklog()
         self._retry_initial = retry_initial
         self._retry_max = retry_max
         self._delay = retry_initial
@@ -117,6 +119,7 @@ class PtyDeviceSource:
         self._reactor.callLater(delay, self._open)
 
     def sink_output(self, data: bytes) -> None:
+        self._backlog.read(len(data))
         if self._sink is not None:
             self._sink.console_output(data)
 
@@ -148,6 +151,9 @@ class PtyDeviceSource:
                 termios.tcsendbreak(self._reader.fileno(), 0)
             except termios.error as exc:
                 log.warn("cannot send a break on {path}: {error}", path=self.path, error=exc)
+
+    def unread_bytes(self) -> int:
+        return self._backlog.unread(self._reader.fileno()) if self._reader is not None else 0
 
     def pause_reading(self) -> None:
         if self._reader is not None:

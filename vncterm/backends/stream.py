@@ -12,6 +12,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from vncterm.backends.base import ConsoleSink
+from vncterm.backends.ttybacklog import unread_bytes_on
 
 log = Logger()
 
@@ -84,6 +85,13 @@ class StreamSource:
 
     def resize(self, columns: int, rows: int) -> None:
         """A serial line has no window size to set."""
+
+    def unread_bytes(self) -> int:
+        transport = self._protocol.transport if self._protocol is not None else None
+        handle = getattr(transport, "getHandle", None)
+        if handle is None:
+            return 0
+        return unread_bytes_on(handle().fileno())
 
     def pause_reading(self) -> None:
         if self._protocol is not None and self._protocol.transport is not None:
