@@ -153,6 +153,26 @@ def test_views_convert_like_copies(pf: PixelFormat, rgb: np.ndarray) -> None:
     assert np.array_equal(to_pixel_values(view, pf), to_pixel_values(view.copy(), pf))
 
 
+WHOLE_BYTE_FORMATS = [
+    PixelFormat(32, 24, big_endian, True, 255, 255, 255, *shifts)
+    for shifts in [(16, 8, 0), (0, 8, 16), (24, 16, 8), (8, 16, 24), (0, 16, 24), (24, 0, 8)]
+    for big_endian in (False, True)
+]
+
+
+@pytest.mark.parametrize("pf", WHOLE_BYTE_FORMATS, ids=str)
+@settings(max_examples=20)
+@given(images(max_side=12))
+def test_whole_byte_formats_match_reference(pf: PixelFormat, rgb: np.ndarray) -> None:
+    """32-bit formats whose channels are whole bytes (converted by placing bytes) give the
+    values and bytes of the per-pixel formula, from views as from copies."""
+    expected = [reference_pixel_value(tuple(pixel), pf) for row in rgb.tolist() for pixel in row]
+    assert to_pixel_values(rgb, pf).ravel().tolist() == expected
+    assert encode_pixels(rgb, pf) == _reference_bytes(rgb, pf)
+    view = rgb[:, ::-1]
+    assert np.array_equal(to_pixel_values(view, pf), to_pixel_values(view.copy(), pf))
+
+
 def test_rejects_non_rgb_arrays() -> None:
     """Pixels that are not uint8[h, w, 3] are a ValueError, not garbage output."""
     with pytest.raises(ValueError):

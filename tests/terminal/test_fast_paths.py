@@ -110,6 +110,44 @@ def test_fast_paths_match_one_by_one_in_random_splits(
     compare(joined, cols, rows, splits)
 
 
+SETUPS = [b"", b"\x1b[2;4r\x1b[4;1H", b"\x1b[1;3r\x1b[3;1H", b"\x1b[2;5r\x1b[9;1H", b"\x1b[31m",
+          b"\x1b[?1049h", b"\x1b[20h", b"\x1b[?7l", b"\x1b[4h", b"\x1b[3;1H", b"ab"]
+# Mostly lines that can be scrolled through in bulk, now and then one that cannot.
+LINE = st.one_of(
+    st.sampled_from(["", "y", "ab", "abc", "z" * 12, "xy\r"]),
+    st.sampled_from(["", "y", "ab", "abc", "z" * 12, "xy\r"]),
+    st.sampled_from(["0123456789abcdef", "a\rb", "\r", "\x1b[32mg"]),
+)
+SEPARATOR = st.sampled_from(["\r\n", "\r\n", "\r\n", "\r\n", "\n", "\r\r\n"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(SETUPS),
+    st.lists(st.tuples(LINE, SEPARATOR), min_size=1, max_size=40),
+    st.integers(3, 12),
+    st.integers(2, 6),
+    st.sampled_from([0, 5, 50]),
+    st.booleans(),
+)
+def test_runs_of_whole_lines_match_one_by_one(
+    setup: bytes, lines: list[tuple[str, str]], cols: int, rows: int, kept: int, tab: bool
+) -> None:
+    """Many lines in one write (scrolled through in bulk) give what one by one gives: in a
+    region or not, kept in the scrollback or not, with short, empty, full and wrapping lines."""
+    text = "".join(line + separator for line, separator in lines).encode()
+    if tab:
+        text += b"\t"
+    fast = Terminal(cols, rows, scrollback_lines=kept)
+    slow = one_by_one(cols, rows, scrollback_lines=kept)
+    for terminal in (fast, slow):
+        terminal.feed(setup)
+        terminal.feed(text)
+        terminal.feed(b"tail")
+    assert fast.take_damage() == slow.take_damage()
+    assert state(fast) == state(slow)
+
+
 @pytest.mark.parametrize("chunk", [1, 7, 4096, len(BOOT)])
 def test_boot_capture_matches_one_by_one(chunk: int) -> None:
     """The boot capture gives the same screen, scrollback and replies as the exact path."""

@@ -34,6 +34,7 @@ import unicodedata
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any, TypeAlias
 
 import pyte
@@ -178,6 +179,10 @@ def _parse_parameters(parameters: str) -> tuple[int, ...]:
 #: A region row while `_Screen.draw_plain` scrolls: blank (None), a pyte line, or text drawn
 #: from column 0 on a blank row with one rendition (made into a pyte line only if it stays).
 _Row: TypeAlias = StaticDefaultDict[int, Char] | tuple[str, _Cells] | None
+
+
+#: Fewest whole lines in a row worth scrolling through in bulk (see `_Screen.draw_plain`).
+_BULK_LINES = 4
 
 
 def _expand(row: tuple[str, _Cells], default: Char) -> StaticDefaultDict[int, Char]:
@@ -537,11 +542,65 @@ class _Screen(pyte.Screen):
             if window is None:
                 dirty.add(y)
 
+        def whole_lines(start: int) -> int:
+            """Lines drawn whole on fresh bottom rows from piece ``start`` on, each ending
+            with CR LF (or just LF when empty): they can be scrolled through in bulk."""
+            nonlocal window, scrolled, last
+            assert window is not None
+            bodies = []
+            for piece in islice(pieces, start, final):
+                if piece:
+                    if piece[-1] != "\r":
+                        break
+                    body = piece.rstrip("\r")
+                    if "\r" in body or len(body) > columns:
+                        break
+                    bodies.append(body)
+                else:
+                    bodies.append(piece)
+            count = len(bodies)
+            if count < _BULK_LINES:
+                return 0
+            # Each line lands on the bottom row and a line feed follows: the window gains
+            # the lines and a fresh bottom row, and as many rows leave at the top.
+            window[-1:] = [(body, cells) if body else None for body in bodies]
+            window.append(None)
+            leaving = window[scrolled : scrolled + count]
+            window[scrolled : scrolled + count] = [None] * count
+            scrolled += count
+            if keep:
+                # Lines drawn here all have one rendition: compact each distinct text once.
+                attributes = cells.attrs[1:]
+                compacted: dict[str, CompactLine] = {}
+                lines = []
+                for row in leaving:
+                    if type(row) is tuple:
+                        line = compacted.get(row[0])
+                        if line is None:
+                            line = compacted[row[0]] = compact_text(row[0], attributes, columns)
+                        lines.append(line)
+                    else:
+                        lines.append(_compact_row(row, columns))
+                scrollback.extend(lines)  # type: ignore[union-attr]
+            for body in reversed(bodies):
+                if body:
+                    last = body[-1]
+                    break
+            return count
+
         odd = "\t" in text or "\b" in text
         pieces = text.split("\n")
         final = len(pieces) - 1
+        skip_to = 0
         try:
             for number, piece in enumerate(pieces):
+                if number < skip_to:
+                    continue
+                if window is not None and number and x == 0 and not odd and number < final:
+                    bulk = whole_lines(number)
+                    if bulk:
+                        skip_to = number + bulk
+                        continue
                 if piece:
                     if window is not None and number and x == 0 and not odd:
                         # A line on the fresh bottom row: keep it as text for now.
@@ -1331,7 +1390,14 @@ class Terminal:
         columns = self._screen.columns
         if line is None:
             return [self._screen.default_char] * columns
-        return [line[x] for x in range(columns)]
+        cells = [line.default] * columns
+        if line:
+            # From the cells stored (a line drawn by text holds only those), not one lookup
+            # per column: most of a text screen's cells are blank.
+            for x, cell in line.items():
+                if x < columns:
+                    cells[x] = cell
+        return cells
 
     @property
     def lines(self) -> list[list[Char]]:

@@ -202,6 +202,11 @@ class Scrollback:
             self._lines.append(line)
             self.total += 1
 
+    def extend(self, lines: list[CompactLine]) -> None:
+        if self.capacity:
+            self._lines.extend(lines)
+            self.total += len(lines)
+
     def line(self, back: int) -> CompactLine:
         """The line `back` lines above the screen (1 is the most recent)."""
         return self._lines[-back]

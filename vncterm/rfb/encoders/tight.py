@@ -148,10 +148,11 @@ class TightEncoder:
                 Stream.COPY, data
             )
 
-        indices = palette_indices(palette, values).astype(np.uint8)
         if len(palette) == 2:
-            stream, data = Stream.MONO, np.packbits(indices, axis=1).tobytes()
+            # The sorted palette's second colour is bit 1.
+            stream, data = Stream.MONO, np.packbits(values == palette[1], axis=1).tobytes()
         else:
+            indices = palette_indices(palette, values).astype(np.uint8)
             stream, data = Stream.INDEXED, indices.tobytes()
         head = bytes(
             [
