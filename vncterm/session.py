@@ -45,6 +45,10 @@ ECHO_WINDOW = 0.05
 #: Fewest seconds between two immediate renders after the first one (a flood after a key).
 MIN_ECHO_INTERVAL = 0.008
 
+#: Seconds without new console output after which vncterm has caught up with the console
+#: (a flood reads back to back, well within this).
+CAUGHT_UP_DELAY = 0.001
+
 
 class Viewer(Protocol):
     """What the session needs of one attached viewer (the RFB adapter implements it)."""
@@ -103,14 +107,19 @@ class ConsoleSession:
         self._pending: deque[bytes] = deque()
         self._pending_bytes = 0
         # Keystroke echo. Output the console wrote before a key (read, or still unread in the
-        # kernel) cannot hold its echo: `_key_mark` is where that output ends in the stream.
-        # Until the emulator gets past the mark the frame clock waits (a frame then would only
-        # delay the echo); output past it is shown at once (see _feed_slice, _schedule_render).
+        # kernel) cannot hold its echo: `_key_mark` is where that output ends in the stream,
+        # as far as the source can tell. Until the emulator gets past the mark the frame clock
+        # waits (a frame then would only delay the echo). Passing the mark, and a second
+        # checkpoint in case the source guessed short, draws a frame at once; other output
+        # after the key is shown at most every MIN_ECHO_INTERVAL (see _feed_slice).
         self._bytes_queued = 0
         self._bytes_fed = 0
         self._key_mark = 0
+        self._key_queued = 0
+        self._echo_checkpoints: deque[int] = deque()
+        self._echo_due = False
+        self._caught_up_call: Any = None
         self._echo_until = float("-inf")
-        self._echo_shown = True
         self._echo_waiting = False
         self._source_paused = False
         self._feed_call: Any = None
@@ -151,7 +160,7 @@ class ConsoleSession:
 
     def stop(self) -> None:
         self.source.stop()
-        for call in (self._feed_call, self._render_call, self._paste_call):
+        for call in (self._feed_call, self._render_call, self._paste_call, self._caught_up_call):
             if call is not None and call.active():
                 call.cancel()
         for viewer in list(self.viewers):
@@ -166,12 +175,6 @@ class ConsoleSession:
         for listener in self.raw_listeners:
             listener(data)
         self._emulate(data)
-        if self._key_mark > self._bytes_fed and self.reactor.seconds() <= self._echo_until:
-            # The console's buffers may turn out to hold less than assumed when the key was
-            # typed (a short read: this read caught up with it), so the echo may be nearer,
-            # even in this very read.
-            caught_up = self._bytes_queued - len(data) + self.source.unread_bytes()
-            self._key_mark = min(self._key_mark, caught_up)
 
     def _emulate(self, data: bytes) -> None:
         self._pending.append(data)
@@ -202,7 +205,10 @@ class ConsoleSession:
         deadline = self._timer() + self.limits.feed_slice_seconds
         chunk_size = self.limits.feed_chunk_bytes
         terminal = self.terminal
-        awaiting_echo = self._awaiting_echo()
+        checkpoints = self._echo_checkpoints
+        if checkpoints and self.reactor.seconds() > self._echo_until:
+            checkpoints.clear()
+        checkpoint = checkpoints[0] if checkpoints else None
         while self._pending:
             data = self._pending.popleft()
             if len(data) > chunk_size:
@@ -211,11 +217,14 @@ class ConsoleSession:
             self._pending_bytes -= len(data)
             self._bytes_fed += len(data)
             terminal.feed(data)
-            if awaiting_echo and self._bytes_fed > self._key_mark:
-                break  # output written after the key: show it before emulating more
+            if checkpoint is not None and self._bytes_fed > checkpoint:
+                break  # maybe the echo: show it before emulating more
             if self._timer() >= deadline:
                 break
         self._changed = True
+        while checkpoints and self._bytes_fed > checkpoints[0]:
+            checkpoints.popleft()
+            self._echo_due = True
         echoed = (
             self._bytes_fed > self._key_mark and self.reactor.seconds() <= self._echo_until
         )
@@ -227,7 +236,11 @@ class ConsoleSession:
                 viewer.bell()
         if self._pending:
             self._feed_call = self.reactor.callLater(0, self._feed_slice)
-        elif self._source_paused:
+        elif self._awaiting_echo() and self._caught_up_call is None:
+            self._caught_up_call = self.reactor.callLater(
+                CAUGHT_UP_DELAY, self._check_caught_up, self._bytes_queued
+            )
+        if not self._pending and self._source_paused:
             self._source_paused = False
             self.source.resume_reading()
         self._schedule_render(urgent=echoed)
@@ -235,17 +248,16 @@ class ConsoleSession:
     def _schedule_render(self, *, urgent: bool = False) -> None:
         if not self._changed:
             return
-        # A keystroke's echo is on screen: the next frame goes out as soon as a viewer asks,
-        # not at the next frame time.
+        # A keystroke's echo may be on screen: the next frame goes out as soon as a viewer
+        # asks, not at the next frame time.
         self._echo_waiting = self._echo_waiting or urgent
         if not any(v.updates.has_request for v in self.viewers):
             return  # render lazily: the damage waits in the terminal until a viewer asks
         now = self.reactor.seconds()
-        if self._echo_waiting and (
-            not self._echo_shown or now - self._last_render >= MIN_ECHO_INTERVAL
+        if self._echo_due or (
+            self._echo_waiting and now - self._last_render >= MIN_ECHO_INTERVAL
         ):
-            self._echo_waiting = False
-            self._echo_shown = True
+            self._echo_due = self._echo_waiting = False
             if self._render_call is not None and self._render_call.active():
                 self._render_call.cancel()
             self._render_call = None
@@ -257,6 +269,18 @@ class ConsoleSession:
         if self._awaiting_echo():
             delay = max(delay, self._echo_until - now)
         self._render_call = self.reactor.callLater(max(0.0, delay), self._render_now)
+
+    def _check_caught_up(self, queued: int) -> None:
+        """No output came for a moment: the console held less than assumed when the key was
+        typed (a flood that stopped, say at Ctrl+C), so what was emulated may hold the echo."""
+        self._caught_up_call = None
+        if self._bytes_queued != queued or not self._awaiting_echo():
+            return
+        self._key_mark = self._key_queued
+        self._echo_checkpoints.clear()
+        if self._bytes_fed > self._key_mark:
+            self._echo_due = True
+            self._schedule_render(urgent=True)
 
     def _awaiting_echo(self) -> bool:
         """A key was typed a moment ago and the output written before it is still being
@@ -363,9 +387,12 @@ class ConsoleSession:
         """Keystrokes from a viewer go straight to the console, ahead of any rendering work."""
         if data:
             # Output queued past this mark may be the echo (see _feed_slice).
-            self._key_mark = self._bytes_queued + self.source.unread_bytes()
+            unread = self.source.unread_bytes()
+            self._key_queued = self._bytes_queued
+            self._key_mark = self._bytes_queued + unread
+            self._echo_checkpoints = deque(sorted({self._key_mark, self._key_mark + unread // 2}))
+            self._echo_due = False
             self._echo_until = self.reactor.seconds() + ECHO_WINDOW
-            self._echo_shown = False
             self.source.write(data)
 
     def send_break(self) -> None:

@@ -15,7 +15,13 @@ from twisted.internet.testing import MemoryReactorClock, StringTransport
 from tests.app.test_session import connect, request
 from vncterm.backends.memory import MemorySource
 from vncterm.protocol import RfbViewerProtocol
-from vncterm.session import ECHO_WINDOW, MIN_FRAME_INTERVAL, ConsoleSession
+from vncterm.session import (
+    CAUGHT_UP_DELAY,
+    ECHO_WINDOW,
+    MIN_ECHO_INTERVAL,
+    MIN_FRAME_INTERVAL,
+    ConsoleSession,
+)
 
 
 @pytest.fixture
@@ -58,6 +64,19 @@ def emulate(clock: MemoryReactorClock, session: ConsoleSession, data: bytes) -> 
         clock.advance(0)
 
 
+def flood(clock: MemoryReactorClock, session: ConsoleSession, lines: int, seconds: float) -> None:
+    """`lines` numbered lines of 10 bytes read back to back (a read every half
+    CAUGHT_UP_DELAY): every frame differs."""
+    step = CAUGHT_UP_DELAY / 2
+    reads = max(1, round(seconds / step))
+    first = session.bytes_in
+    for _ in range(reads):
+        count = lines // reads
+        emulate(clock, session, b"".join(b"%8d\r\n" % (first + n) for n in range(count)))
+        first += count
+        clock.advance(step)
+
+
 def test_output_without_a_key_waits_for_the_frame_clock(
     clock: MemoryReactorClock, watched: tuple[ConsoleSession, RfbViewerProtocol, StringTransport]
 ) -> None:
@@ -86,24 +105,38 @@ def test_frames_wait_while_output_from_before_the_key_is_emulated(
     session, protocol, transport = watched
     console.unread = 10_000  # a flood's output is still in the kernel when the key is typed
     type_key(protocol)
-    emulate(clock, session, b"y\r\n" * 2000)  # 6,000 bytes: all written before the key
-    clock.advance(MIN_FRAME_INTERVAL * 2)
+    flood(clock, session, 600, MIN_FRAME_INTERVAL * 2)  # 6,000 bytes written before the key
     assert transport.value() == b"", "a frame of old output went out ahead of the echo"
     emulate(clock, session, b"y\r\n" * 1500 + b"echo")  # 4,504 bytes more: past the mark
     assert transport.value(), "the echo was not drawn at once"
 
 
-def test_a_short_read_brings_the_mark_nearer(
+def test_echo_is_drawn_once_the_console_is_caught_up(
     clock: MemoryReactorClock, watched: tuple[ConsoleSession, RfbViewerProtocol, StringTransport],
     console: MemorySource,
 ) -> None:
-    """When the console turns out to hold less than assumed, the echo is drawn at once."""
+    """The console held less than assumed (a flood stopped by the key): once no more output
+    comes for a moment, what came is drawn without waiting for the echo window to end."""
     session, protocol, transport = watched
     console.unread = 50_000
     type_key(protocol)
-    console.unread = 0  # this read emptied the console's buffers
-    emulate(clock, session, b"a")
+    emulate(clock, session, b"y\r\n" * 100 + b"^C\r\n$ ")
+    assert transport.value() == b""
+    clock.advance(CAUGHT_UP_DELAY)
     assert transport.value()
+    assert clock.seconds() < ECHO_WINDOW
+
+
+def test_a_flood_that_goes_on_is_not_caught_up(
+    clock: MemoryReactorClock, watched: tuple[ConsoleSession, RfbViewerProtocol, StringTransport],
+    console: MemorySource,
+) -> None:
+    """Reads coming back to back keep the frames waiting for the echo."""
+    session, protocol, transport = watched
+    console.unread = 50_000
+    type_key(protocol)
+    flood(clock, session, 1000, CAUGHT_UP_DELAY * 30)
+    assert transport.value() == b""
 
 
 def test_frames_resume_when_no_echo_comes(
@@ -114,10 +147,9 @@ def test_frames_resume_when_no_echo_comes(
     session, protocol, transport = watched
     console.unread = 1_000_000
     type_key(protocol)
-    emulate(clock, session, b"y\r\n" * 100)
-    clock.advance(ECHO_WINDOW / 2)
+    flood(clock, session, 1000, ECHO_WINDOW * 0.9)
     assert transport.value() == b""
-    clock.advance(ECHO_WINDOW)
+    flood(clock, session, 100, ECHO_WINDOW * 0.2)
     assert transport.value()
 
 
@@ -146,3 +178,23 @@ def test_the_slice_stops_to_draw_the_echo(
     clock.advance(0)
     # The second chunk crossed the mark: the echo's frame came before the last two chunks.
     assert left_to_emulate[0] == 2 * len(chunk)
+
+
+def test_a_second_checkpoint_covers_a_short_guess(
+    clock: MemoryReactorClock, watched: tuple[ConsoleSession, RfbViewerProtocol, StringTransport],
+    console: MemorySource,
+) -> None:
+    """If the echo comes a little after the mark (the console wrote on before it read the
+    key), a second frame goes out at half as much again, not a frame interval later."""
+    session, protocol, transport = watched
+    console.unread = 10_000
+    type_key(protocol)
+    flood(clock, session, 1020, CAUGHT_UP_DELAY * 2)  # 10,200 bytes: past the mark
+    assert transport.value()
+    transport.clear()
+    request(protocol, True)
+    flood(clock, session, 300, CAUGHT_UP_DELAY * 2)  # 13,200: nothing due yet
+    assert transport.value() == b""
+    flood(clock, session, 210, CAUGHT_UP_DELAY)  # 15,300: past the second checkpoint
+    assert transport.value()
+    assert clock.seconds() < MIN_ECHO_INTERVAL

@@ -83,4 +83,4 @@ class TtyBacklog:
         # the key. Placing the mark too far costs little (emulating a few KiB more before the
         # echo is drawn); too near costs a frame drawn before the echo, which then waits
         # for the next one.
-        return max(visible, held * 3 // 2)
+        return max(visible, held * 5 // 4)

@@ -547,17 +547,24 @@ class _Screen(pyte.Screen):
             with CR LF (or just LF when empty): they can be scrolled through in bulk."""
             nonlocal window, scrolled, last
             assert window is not None
-            bodies = []
-            for piece in islice(pieces, start, final):
-                if piece:
-                    if piece[-1] != "\r":
-                        break
-                    body = piece.rstrip("\r")
-                    if "\r" in body or len(body) > columns:
-                        break
-                    bodies.append(body)
-                else:
-                    bodies.append(piece)
+            bodies = None
+            if crlf_only:
+                # Every line ends with one CR LF: the bodies are the pieces less their CR.
+                bodies = [piece[:-1] for piece in islice(pieces, start, final)]
+                if max(map(len, bodies), default=0) > columns:
+                    bodies = None
+            if bodies is None:
+                bodies = []
+                for piece in islice(pieces, start, final):
+                    if piece:
+                        if piece[-1] != "\r":
+                            break
+                        body = piece.rstrip("\r")
+                        if "\r" in body or len(body) > columns:
+                            break
+                        bodies.append(body)
+                    else:
+                        bodies.append(piece)
             count = len(bodies)
             if count < _BULK_LINES:
                 return 0
@@ -589,17 +596,19 @@ class _Screen(pyte.Screen):
             return count
 
         odd = "\t" in text or "\b" in text
+        crlf = text.count("\r\n")
+        crlf_only = text.count("\n") == crlf == text.count("\r")
         pieces = text.split("\n")
         final = len(pieces) - 1
-        skip_to = 0
+        number = -1
         try:
-            for number, piece in enumerate(pieces):
-                if number < skip_to:
-                    continue
+            while number < final:
+                number += 1
+                piece = pieces[number]
                 if window is not None and number and x == 0 and not odd and number < final:
                     bulk = whole_lines(number)
                     if bulk:
-                        skip_to = number + bulk
+                        number += bulk - 1  # the next piece is the first after the run
                         continue
                 if piece:
                     if window is not None and number and x == 0 and not odd:

@@ -58,15 +58,21 @@ def encode(pixels: NDArray[np.uint8], pf: PixelFormat) -> bytes:
     firsts = tiles.first.tolist()
     rect_colours = tiles.colour.tolist()
 
+    # Plain ints in the loop: IntFlag arithmetic costs a microsecond an operation.
+    raw = int(Subencoding.RAW)
+    background_specified = int(Subencoding.BACKGROUND_SPECIFIED)
+    foreground_specified = int(Subencoding.FOREGROUND_SPECIFIED)
+    any_subrects = int(Subencoding.ANY_SUBRECTS)
+    subrects_coloured = int(Subencoding.SUBRECTS_COLOURED)
     out = bytearray()
     last_bg: int | None = None
     last_fg: int | None = None
     for index in range(tiles.rows * tiles.columns):
         bg = backgrounds[index]
         head = bytearray()
-        mask = Subencoding(0)
+        mask = 0
         if bg != last_bg:
-            mask |= Subencoding.BACKGROUND_SPECIFIED
+            mask |= background_specified
             head += pack_pixel_value(bg, pf)
         if colour_counts[index] == 1:
             out.append(mask)
@@ -77,15 +83,15 @@ def encode(pixels: NDArray[np.uint8], pf: PixelFormat) -> bytes:
         start, end = firsts[index], firsts[index + 1]
         count = end - start
         fg: int | None = None
-        mask |= Subencoding.ANY_SUBRECTS
+        mask |= any_subrects
         if colour_counts[index] == 2:
             fg = rect_colours[start]
             if fg != last_fg:
-                mask |= Subencoding.FOREGROUND_SPECIFIED
+                mask |= foreground_specified
                 head += pack_pixel_value(fg, pf)
             body = plain[2 * start : 2 * end]
         else:
-            mask |= Subencoding.SUBRECTS_COLOURED
+            mask |= subrects_coloured
             body = coloured[(bpp + 2) * start : (bpp + 2) * end]
 
         row, column = divmod(index, tiles.columns)
@@ -94,7 +100,7 @@ def encode(pixels: NDArray[np.uint8], pf: PixelFormat) -> bytes:
             column * TILE_SIZE : (column + 1) * TILE_SIZE,
         ]
         if count > MAX_SUBRECTS or len(head) + 1 + len(body) >= tile.size * bpp:
-            out.append(Subencoding.RAW)
+            out.append(raw)
             out += pack_pixel_values(tile, pf)
             last_bg = last_fg = None
         else:
