@@ -211,6 +211,8 @@ def run_serve(args: argparse.Namespace) -> int:
     from twisted.internet import task
     from twisted.logger import globalLogBeginner, textFileLogObserver
 
+    from vncterm import leandispatch
+
     try:
         config, demo = load(args.config)
     except (ConfigError, OSError) as error:
@@ -218,6 +220,7 @@ def run_serve(args: argparse.Namespace) -> int:
         return 2
     globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stderr)],
                                      redirectStandardIO=False)
+    leandispatch.install()
     code = 0
 
     def serve(reactor: Any) -> Any:

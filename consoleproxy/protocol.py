@@ -610,8 +610,7 @@ class FrontDoorProtocol(Protocol):
         self._bytes_in += len(data)
         state = self._state
         if state is _State.DELEGATED:
-            assert self._delegate is not None
-            if not getattr(self.transport, "disconnecting", False):
+            if not self._tr.disconnecting:
                 self._delegate.dataReceived(data)
         elif state is _State.CONNECTING:
             self._early.append(data)

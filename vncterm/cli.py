@@ -12,6 +12,7 @@ from twisted.internet import defer, task
 from twisted.internet.endpoints import TCP4ClientEndpoint, UNIXClientEndpoint, serverFromString
 from twisted.logger import Logger, globalLogBeginner, textFileLogObserver
 
+from vncterm import leandispatch
 from vncterm.backends.base import ConsoleSource
 from vncterm.backends.command import CommandSource
 from vncterm.backends.ptydevice import PtyDeviceSource
@@ -244,4 +245,5 @@ def run(reactor: Any, argv: Sequence[str]) -> Any:
 def main(argv: Sequence[str] | None = None) -> None:
     observer: Any = textFileLogObserver(sys.stderr)
     globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
+    leandispatch.install()
     task.react(run, (list(sys.argv[1:] if argv is None else argv),))

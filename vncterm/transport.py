@@ -27,13 +27,14 @@ def write_now(transport: Any, data: bytes) -> None:
         and not transport._tempDataBuffer
     ):
         try:
-            sent = transport.writeSomeData(data)
+            # The socket itself: Twisted's writeSomeData adds a slice and a retry loop that
+            # cost a relayed byte more than the check above.
+            sent = transport.socket.send(data)
         except OSError:
-            sent = 0  # let the ordinary path find and report the error
-        if isinstance(sent, int):
-            if sent >= len(data):
-                return
-            data = data[sent:]
+            sent = 0  # full (EAGAIN), or an error the ordinary path finds and reports
+        if sent >= len(data):
+            return
+        data = data[sent:]
     transport.write(data)
 
 

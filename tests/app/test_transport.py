@@ -45,6 +45,23 @@ def test_order_kept_behind_buffered_bytes(connection: tuple[tcp.Connection, sock
     assert b"".join(conn._tempDataBuffer) == b"first second"
 
 
+def test_what_the_socket_cannot_take_is_buffered_in_order(
+    connection: tuple[tcp.Connection, socket.socket],
+) -> None:
+    conn, peer = connection
+    data = bytes(range(256)) * 40_000  # 10 MB: more than any socket buffer
+    write_now(conn, data)
+    queued = b"".join(conn._tempDataBuffer)
+    assert queued and len(queued) < len(data)
+    sent = len(data) - len(queued)
+    assert data[sent:] == queued
+    received = bytearray()
+    peer.setblocking(False)
+    while len(received) < sent:
+        received += peer.recv(1 << 20)
+    assert bytes(received) == data[:sent]
+
+
 def test_other_transports_use_write() -> None:
     """TLS or in-memory transports are written to normally."""
     transport = StringTransport()
