@@ -186,7 +186,10 @@ class ViewerUpdates:
                 )
             )
         window = self._damage[area.y : area.y + area.height, area.x : area.x + area.width]
-        for cell in damage_rectangles(window):
+        cells = damage_rectangles(window)
+        if self._encoding in _COMPRESSING:
+            cells = merge_for_compression(cells)
+        for cell in cells:
             px = (cell.x + area.x) * cw
             py = (cell.y + area.y) * ch
             w, h = cell.width * cw, cell.height * ch
@@ -194,6 +197,36 @@ class ViewerUpdates:
             rects += encode_rectangles(self._encoding, encoder, px, py, region, pixel_format)
         window[:, :] = False
         return rects
+
+
+#: Encodings whose cost is mostly per rectangle: unchanged cells sent along compress to
+#: almost nothing, while each rectangle costs a pass of numpy set-up (a ragged full screen is
+#: a rectangle per line).
+_COMPRESSING = frozenset({Encoding.ZRLE, Encoding.TIGHT})
+
+
+#: Fewest rectangles worth merging: a few small ones (a line, a cursor) are cheaper apart.
+_MERGE_FROM = 4
+
+
+def merge_for_compression(rects: list[CellRect]) -> list[CellRect]:
+    """Join rectangles (top to bottom) into their bounding box while it is at most twice the
+    cells they cover, when there are enough of them for the per-rectangle cost to matter."""
+    if len(rects) < _MERGE_FROM:
+        return rects
+    merged: list[CellRect] = []
+    covered = 0
+    for rect in rects:
+        area = rect.width * rect.height
+        if merged:
+            union = _union(merged[-1], rect)
+            if union.width * union.height <= 2 * (covered + area):
+                merged[-1] = union
+                covered += area
+                continue
+        merged.append(rect)
+        covered = area
+    return merged
 
 
 def _union(a: CellRect, b: CellRect) -> CellRect:

@@ -8,7 +8,13 @@ from hypothesis import strategies as st
 
 from vncterm.rfb.constants import Encoding
 from vncterm.rfb.pixelformat import NATIVE
-from vncterm.updates import CellRect, CellScroll, ViewerUpdates, damage_rectangles
+from vncterm.updates import (
+    CellRect,
+    CellScroll,
+    ViewerUpdates,
+    damage_rectangles,
+    merge_for_compression,
+)
 
 COLS, ROWS, CW, CH = 10, 6, 1, 1
 
@@ -48,14 +54,17 @@ operations = st.lists(
 
 
 @settings(max_examples=300, deadline=None)
-@given(operations, st.booleans())
-def test_viewer_converges_to_screen(ops: list[tuple[str, int, int, int]], copyrect: bool) -> None:
-    """Whatever scrolls, changes and partial flushes happen, the viewer ends up with the screen."""
+@given(operations, st.booleans(), st.sampled_from([Encoding.RAW, Encoding.ZRLE]))
+def test_viewer_converges_to_screen(
+    ops: list[tuple[str, int, int, int]], copyrect: bool, encoding: Encoding
+) -> None:
+    """Whatever scrolls, changes and partial flushes happen, the viewer ends up with the screen
+    (with ZRLE chosen, damage is merged into fewer rectangles; the payload here is raw)."""
     rng = np.random.default_rng(1)
     truth = rng.integers(0, 255, size=(ROWS, COLS, 3), dtype=np.uint8)
     viewer = np.zeros_like(truth)
     updates = ViewerUpdates(COLS, ROWS, CW, CH)
-    updates.set_encodings([Encoding.COPY_RECT, Encoding.RAW] if copyrect else [Encoding.RAW])
+    updates.set_encodings([Encoding.COPY_RECT, encoding] if copyrect else [encoding])
     updates.request(False, 0, 0, COLS, ROWS)
     _apply(viewer, truth, updates)
     assert (viewer == truth).all()
@@ -128,3 +137,32 @@ def test_damage_rectangles_merge_equal_spans() -> None:
     mask[0:2, 2:5] = True
     mask[3, 1] = True
     assert damage_rectangles(mask) == [CellRect(2, 0, 3, 2), CellRect(1, 3, 1, 1)]
+
+
+def test_ragged_lines_become_one_rectangle_for_compressing_encodings() -> None:
+    """A full screen of lines of different lengths: one rectangle per line apart, their
+    bounding box (at most twice the cells) merged."""
+    rows = [CellRect(0, y, 40 + (y * 7) % 40, 1) for y in range(24)]
+    assert merge_for_compression(rows) == [CellRect(0, 0, 79, 24)]
+
+
+def test_few_or_far_apart_rectangles_stay_apart() -> None:
+    line_and_cursor = [CellRect(0, 3, 1, 1), CellRect(0, 22, 80, 2)]
+    assert merge_for_compression(line_and_cursor) == line_and_cursor
+    corners = [CellRect(0, 0, 2, 1), CellRect(78, 1, 2, 1), CellRect(0, 22, 2, 1),
+               CellRect(78, 23, 2, 1)]
+    assert merge_for_compression(corners) == corners
+
+
+def test_zrle_update_of_a_ragged_screen_is_one_rectangle() -> None:
+    updates = ViewerUpdates(80, 24, 8, 16)
+    updates.set_encodings([Encoding.ZRLE])
+    pixels = np.zeros((384, 640, 3), dtype=np.uint8)
+    updates.request(False, 0, 0, 640, 384)
+    assert updates.take_update(pixels, NATIVE)  # the first, whole screen
+    for y in range(24):
+        updates.damage_cells(CellRect(0, y, 30 + y, 1))
+    updates.request(True, 0, 0, 640, 384)
+    rects = updates.take_update(pixels, NATIVE)
+    assert rects is not None
+    assert [(r.x, r.y, r.width, r.height) for r in rects] == [(0, 0, 53 * 8, 384)]
