@@ -610,7 +610,7 @@ class FrontDoorProtocol(Protocol):
         self._bytes_in += len(data)
         state = self._state
         if state is _State.DELEGATED:
-            if not self._tr.disconnecting:
+            if not self.transport.disconnecting:  # type: ignore[union-attr]
                 self._delegate.dataReceived(data)
         elif state is _State.CONNECTING:
             self._early.append(data)
