@@ -110,8 +110,9 @@ def test_fast_paths_match_one_by_one_in_random_splits(
     compare(joined, cols, rows, splits)
 
 
-SETUPS = [b"", b"\x1b[2;4r\x1b[4;1H", b"\x1b[1;3r\x1b[3;1H", b"\x1b[2;5r\x1b[9;1H", b"\x1b[31m",
-          b"\x1b[?1049h", b"\x1b[20h", b"\x1b[?7l", b"\x1b[4h", b"\x1b[3;1H", b"ab"]
+SETUPS = [b"", b"\x1b[99;1H", b"x\x1b[99;1H", b"\x1b[2;4r\x1b[4;1H", b"\x1b[1;3r\x1b[3;1H",
+          b"\x1b[2;5r\x1b[9;1H", b"\x1b[31m", b"\x1b[?1049h", b"\x1b[20h", b"\x1b[?7l",
+          b"\x1b[4h", b"\x1b[3;1H", b"ab"]
 # Mostly lines that can be scrolled through in bulk, now and then one that cannot.
 LINE = st.one_of(
     st.sampled_from(["", "y", "ab", "abc", "z" * 12, "xy\r"]),
@@ -126,7 +127,7 @@ SEPARATOR = st.sampled_from(["\r\n", "\r\n", "\r\n", "\r\n", "\n", "\r\r\n"])
     st.sampled_from(SETUPS),
     st.lists(st.tuples(LINE, SEPARATOR), min_size=1, max_size=40),
     st.integers(3, 12),
-    st.integers(2, 6),
+    st.integers(2, 12),
     st.sampled_from([0, 5, 50]),
     st.booleans(),
 )
@@ -143,6 +144,24 @@ def test_runs_of_whole_lines_match_one_by_one(
     for terminal in (fast, slow):
         terminal.feed(setup)
         terminal.feed(text)
+        terminal.feed(b"tail")
+    assert fast.take_damage() == slow.take_damage()
+    assert state(fast) == state(slow)
+
+
+@pytest.mark.parametrize("kept", [0, 50])
+@pytest.mark.parametrize("setup", [b"", b"\x1b[3;10r"])
+@pytest.mark.parametrize("count", [4, 7, 8, 9, 30])
+def test_a_run_of_lines_shorter_or_longer_than_the_region(
+    kept: int, setup: bytes, count: int
+) -> None:
+    """A bulk run of fewer lines than the region is tall keeps the rows above; a longer one
+    pushes them all out (and, at the top of the screen, into the scrollback)."""
+    fast = Terminal(10, 10, scrollback_lines=kept)
+    slow = one_by_one(10, 10, scrollback_lines=kept)
+    for terminal in (fast, slow):
+        terminal.feed(setup + b"".join(b"L%d\r\n" % i for i in range(12)))
+        terminal.feed(b"".join(b"n%d\r\n" % i for i in range(count)))
         terminal.feed(b"tail")
     assert fast.take_damage() == slow.take_damage()
     assert state(fast) == state(slow)

@@ -542,6 +542,8 @@ class _Screen(pyte.Screen):
             if window is None:
                 dirty.add(y)
 
+        crlf_bodies: list[str] | None = None  # the text split at CR LF, once needed
+
         def whole_lines(start: int) -> int:
             """Lines drawn whole on fresh bottom rows from piece ``start`` on, each ending
             with CR LF (or just LF when empty): they can be scrolled through in bulk."""
@@ -549,8 +551,11 @@ class _Screen(pyte.Screen):
             assert window is not None
             bodies = None
             if crlf_only:
-                # Every line ends with one CR LF: the bodies are the pieces less their CR.
-                bodies = [piece[:-1] for piece in islice(pieces, start, final)]
+                # Every line ends with one CR LF: the bodies are the text split at CR LF.
+                nonlocal crlf_bodies
+                if crlf_bodies is None:
+                    crlf_bodies = text.split("\r\n")
+                bodies = crlf_bodies[start:final]
                 if max(map(len, bodies), default=0) > columns:
                     bodies = None
             if bodies is None:
@@ -568,27 +573,29 @@ class _Screen(pyte.Screen):
             count = len(bodies)
             if count < _BULK_LINES:
                 return 0
-            # Each line lands on the bottom row and a line feed follows: the window gains
-            # the lines and a fresh bottom row, and as many rows leave at the top.
-            window[-1:] = [(body, cells) if body else None for body in bodies]
-            window.append(None)
-            leaving = window[scrolled : scrolled + count]
-            window[scrolled : scrolled + count] = [None] * count
-            scrolled += count
+            # Each line lands on the bottom row and a line feed follows: the region's rows
+            # above the bottom one, then the new lines, then a fresh bottom row, of which the
+            # last `height` stay and the first `count` leave at the top. Rows are made only
+            # for the lines that stay.
+            height = bottom - top + 1
+            above = window[scrolled:-1]
+            staying = bodies[max(0, count - height + 1) :]
+            rows: list[_Row] = [(body, cells) if body else None for body in staying]
+            if count < height - 1:
+                rows = above[count:] + rows
+            rows.append(None)
             if keep:
                 # Lines drawn here all have one rendition: compact each distinct text once.
+                leaving_above = [_compact_row(row, columns) for row in above[:count]]
+                leaving = bodies[: max(0, count - height + 1)]
                 attributes = cells.attrs[1:]
-                compacted: dict[str, CompactLine] = {}
-                lines = []
-                for row in leaving:
-                    if type(row) is tuple:
-                        line = compacted.get(row[0])
-                        if line is None:
-                            line = compacted[row[0]] = compact_text(row[0], attributes, columns)
-                        lines.append(line)
-                    else:
-                        lines.append(_compact_row(row, columns))
-                scrollback.extend(lines)  # type: ignore[union-attr]
+                compacted = {text: compact_text(text, attributes, columns)
+                             for text in set(leaving)}
+                scrollback.extend(leaving_above)  # type: ignore[union-attr]
+                scrollback.extend(list(map(compacted.__getitem__, leaving)))  # type: ignore[union-attr]
+            window[scrolled:] = [None] * count
+            window += rows
+            scrolled += count
             for body in reversed(bodies):
                 if body:
                     last = body[-1]
