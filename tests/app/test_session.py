@@ -18,16 +18,6 @@ WIDTH, HEIGHT = 640, 384
 
 
 @pytest.fixture
-def clock() -> MemoryReactorClock:
-    return MemoryReactorClock()
-
-
-@pytest.fixture
-def console() -> FakeConsole:
-    return FakeConsole()
-
-
-@pytest.fixture
 def session(clock: MemoryReactorClock, console: FakeConsole) -> ConsoleSession:
     s = ConsoleSession(clock, console, name="test")
     s.start()
