@@ -17,6 +17,7 @@ from zope.interface import implementer
 
 from vncterm.mousereport import CONTROL, META, MouseModes, MouseReporter
 from vncterm.pointer import Drag, MiddleClick, PointerAction, PointerTracker, Press, Release, Wheel
+from vncterm.render import pointershape
 from vncterm.render.framebuffer import CELL_HEIGHT, CELL_WIDTH, Renderer
 from vncterm.rfb import clipboard
 from vncterm.rfb.clipboard import ClipboardFlag, ExtendedClipboard
@@ -32,6 +33,7 @@ from vncterm.rfb.messages import (
     SetDesktopSize,
     SetEncodings,
     SetPixelFormat,
+    cursor_rectangle,
     desktop_name_rectangle,
     desktop_size_rectangle,
     extended_desktop_size_rectangle,
@@ -87,6 +89,8 @@ class RfbViewerProtocol(Protocol):
         self._size_notice: tuple[ExtendedDesktopSizeReason, ExtendedDesktopSizeStatus] | None = None
         #: A DesktopName owed to the viewer.
         self._name_notice: str | None = None
+        #: The pointer's shape is owed (the viewer draws it itself: Cursor pseudo-encoding).
+        self._pointer_shape_owed = False
         #: Whether the viewer speaks Extended Clipboard (UTF-8 both ways).
         self._extended_clipboard = False
         self._attached = False
@@ -215,6 +219,7 @@ class RfbViewerProtocol(Protocol):
                 # Announce support (rfbproto: as soon as possible after SetEncodings).
                 self._size_notice = (ExtendedDesktopSizeReason.SERVER,
                                      ExtendedDesktopSizeStatus.NO_ERROR)
+            self._pointer_shape_owed = Encoding.CURSOR in event.encodings
             if Encoding.DESKTOP_NAME in event.encodings and session.terminal.title:
                 self._name_notice = session.terminal.title
             if Encoding.EXTENDED_CLIPBOARD in event.encodings and not self._extended_clipboard:
@@ -227,6 +232,8 @@ class RfbViewerProtocol(Protocol):
         elif isinstance(event, SetPixelFormat):
             if not event.pixel_format.true_colour:
                 self.server.send_colour_map()
+            # The shape goes in the viewer's pixel format: again in the new one.
+            self._pointer_shape_owed = Encoding.CURSOR in self.updates.encodings
             self.updates.damage_all()
         elif isinstance(event, ClientCutText):
             # ClientCutText is Latin-1 (RFC 6143 7.5.6); it is typed into the console, paced.
@@ -269,7 +276,8 @@ class RfbViewerProtocol(Protocol):
         self._write_out()
 
     def _take_notices(self) -> list[Rectangle]:
-        """Pseudo-rectangles owed to this viewer: a new size first, then a new name."""
+        """Pseudo-rectangles owed to this viewer: a new size first, then a new name, then the
+        pointer's shape."""
         notices = []
         if self._size_notice is not None:
             reason, status = self._size_notice
@@ -282,6 +290,11 @@ class RfbViewerProtocol(Protocol):
         if self._name_notice is not None:
             notices.append(desktop_name_rectangle(self._name_notice))
             self._name_notice = None
+        if self._pointer_shape_owed:
+            self._pointer_shape_owed = False
+            pixels, mask = pointershape.i_beam()
+            notices.append(cursor_rectangle(*pointershape.HOTSPOT, pixels, mask,
+                                            self.server.pixel_format))
         return notices
 
     # -- size ---------------------------------------------------------------------------------
