@@ -70,6 +70,26 @@ def _wait_for(env: dict[str, str], window: str, path: Path, text: str,
     raise AssertionError(f"{text!r} never appeared; the screen was:\n{seen}")
 
 
+def _type_line(env: dict[str, str], window: str, text: str, attempts: int = 3) -> None:
+    """Focus the viewer and type ``text`` and Return, as a person would.
+
+    TigerVNC may replace the inner window that has the focus while it settles (a new
+    desktop size, say); xdotool then fails with BadWindow before typing anything. The line
+    is cleared (Ctrl+U) and typed again with the focus set anew.
+    """
+    for attempt in range(attempts):
+        subprocess.run(["xdotool", "windowfocus", "--sync", window], env=env, timeout=15)
+        if attempt:
+            subprocess.run(["xdotool", "key", "ctrl+u"], env=env, timeout=15)
+        typed = subprocess.run(["xdotool", "type", "--delay", "40", text], env=env,
+                               capture_output=True, timeout=30)
+        if typed.returncode == 0:
+            subprocess.run(["xdotool", "key", "Return"], env=env, check=True, timeout=15)
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"xdotool could not type into the viewer: {typed.stderr!r}")
+
+
 def test_tigervnc_shows_console_and_types(xserver: dict[str, str], tmp_path: Path) -> None:
     """TigerVNC shows the shell prompt, and text typed in its window runs in the console."""
     server = Vncterm("--", *SHELL)
@@ -85,10 +105,7 @@ def test_tigervnc_shows_console_and_types(xserver: dict[str, str], tmp_path: Pat
                                 env=xserver, capture_output=True, text=True, timeout=15)
         window_id = window.stdout.split()[0]
         _wait_for(xserver, window_id, shot, "$")
-        subprocess.run(["xdotool", "windowfocus", "--sync", window_id], env=xserver, timeout=15)
-        subprocess.run(["xdotool", "type", "--delay", "40", "echo tiger$((40+2))"],
-                       env=xserver, check=True, timeout=30)
-        subprocess.run(["xdotool", "key", "Return"], env=xserver, check=True, timeout=15)
+        _type_line(xserver, window_id, "echo tiger$((40+2))")
         screen = _wait_for(xserver, window_id, shot, "tiger42")
         assert "$ echo tiger$((40+2))" in screen
         # Resizing the window makes TigerVNC ask for a new desktop size (ExtendedDesktopSize):
@@ -96,9 +113,7 @@ def test_tigervnc_shows_console_and_types(xserver: dict[str, str], tmp_path: Pat
         subprocess.run(["xdotool", "windowsize", "--sync", window_id, "800", "480"],
                        env=xserver, timeout=15)
         time.sleep(1.0)
-        subprocess.run(["xdotool", "type", "--delay", "40", "stty size"], env=xserver,
-                       check=True, timeout=30)
-        subprocess.run(["xdotool", "key", "Return"], env=xserver, check=True, timeout=15)
+        _type_line(xserver, window_id, "stty size")
         screen = _wait_for(xserver, window_id, shot, "30 100", size=(800, 480))
         assert "$ stty size" in screen
     finally:
