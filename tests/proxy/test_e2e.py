@@ -12,6 +12,7 @@ import struct
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import warnings
 from collections.abc import Iterator
@@ -61,6 +62,7 @@ ECHO_SERVER = textwrap.dedent("""
 class Server:
     http_port: int
     https_port: int
+    log: Path
 
     @property
     def https_url(self) -> str:
@@ -127,7 +129,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
              "--state-dir", str(directory / "state")],
             directory, listeners=2,
         ) as ports:
-            yield Server(ports["http"], ports["https"])
+            yield Server(ports["http"], ports["https"], directory / "proxy.log")
     finally:
         stop(echo)
 
@@ -227,6 +229,39 @@ def test_xenapi_flow_then_connect_with_cookie_over_tls(server: Server) -> None:
             assert (width, height) == (640, 384) and name == "guest"
     finally:
         close_session(session)
+
+
+def test_plain_tcp_relay_is_byte_exact_half_closes_and_is_counted(server: Server) -> None:
+    """Over plain TCP the relay reads the sockets directly: bytes cross both ways exactly,
+    the client's end of input reaches the server (which then closes), and the audit line
+    counts every byte the client sent."""
+    session, location = discover(server.http_url, "hvm", "rfb")
+    request = (f"CONNECT {target_of(location)} HTTP/1.0\r\n"
+               f"Cookie: session_id={session.handle}\r\n\r\n").encode()
+    payload = os.urandom(1 << 20)
+    try:
+        sock, received = connect(server.http_port, request, tls=False)
+        with sock:
+            expected = ok_reply() + b"RFB 003.008\n" + payload
+            sender = threading.Thread(target=sock.sendall, args=(payload,))
+            sender.start()
+            data = bytearray(received)
+            while len(data) < len(expected):
+                chunk = sock.recv(1 << 20)
+                assert chunk, f"closed after {len(data)} of {len(expected)} bytes"
+                data += chunk
+            sender.join(DEADLINE)
+            assert bytes(data) == expected
+            sock.shutdown(socket.SHUT_WR)  # the echo server sees the end, and closes
+            assert sock.recv(1) == b""
+    finally:
+        close_session(session)
+    deadline = time.monotonic() + DEADLINE
+    wanted = (f"{len(request) + len(payload)} bytes in, "
+              f"{len(ok_reply()) + 12 + len(payload)} bytes out")
+    while wanted not in server.log.read_text():
+        assert time.monotonic() < deadline, f"no audit line with {wanted!r}"
+        time.sleep(0.05)
 
 
 def test_xenapi_over_http_then_nova_style_query_request(server: Server) -> None:
