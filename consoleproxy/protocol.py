@@ -526,8 +526,6 @@ class FrontDoorProtocol(Protocol):
         self._early: list[bytes] = []
         self._early_eof = False
         self._bytes_out: Callable[[], int] = lambda: 0
-        #: Bytes from the client read by a relay straight from the socket (not seen here).
-        self._bytes_in_elsewhere: Callable[[], int] = lambda: 0
         #: The request head as received, for handing a page request to twisted.web.
         self._raw = bytearray()
         self._websocket: WebSocketStream | None = None
@@ -590,7 +588,7 @@ class FrontDoorProtocol(Protocol):
             console=console,
             status=self._status or "-",
             reason=self._reason,
-            bytes_in=self._bytes_in + self._bytes_in_elsewhere(),
+            bytes_in=self._bytes_in,
             bytes_out=bytes_out,
             duration=duration,
             ended=reason.getErrorMessage(),
@@ -831,7 +829,6 @@ class FrontDoorProtocol(Protocol):
         else:
             client_end = RelayEnd(early=early)
             self._delegate_to(client_end, b"", lambda: server_end.bytes_read)
-            self._bytes_in_elsewhere = lambda: client_end.bytes_read_directly
         assert self.transport is not None
         self._tr.resumeProducing()
         client_end.join(server_end)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from twisted.internet import error, main, tcp
+from twisted.internet import tcp
 from twisted.internet.interfaces import IHalfCloseableProtocol
 from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure
@@ -46,8 +46,6 @@ class RelayEnd(Protocol):
         self.peer: RelayEnd | None = None
         #: Bytes read from this side's transport (early bytes included).
         self.bytes_read = len(early)
-        #: Of those, bytes read from the socket straight into this end (see _read_directly).
-        self.bytes_read_directly = 0
         self._on_lost = on_lost
         self._pending: list[bytes] = [early] if early else []
         self._read_closed = False
@@ -69,8 +67,6 @@ class RelayEnd(Protocol):
                 # Bigger reads: fewer trips through Python per megabyte relayed. It is also
                 # the write buffer size past which the other side is paused.
                 transport.bufferSize = RELAY_BUFFER_SIZE
-        for end in (self, peer):
-            end._read_directly()
         _any(self.transport).registerProducer(peer.transport, True)
         _any(peer.transport).registerProducer(self.transport, True)
         for end in (self, peer):
@@ -85,31 +81,6 @@ class RelayEnd(Protocol):
         peer = self.peer
         if peer is not None and peer.transport is not None and not peer._lost:
             write_now(peer.transport, data)
-
-    def _read_directly(self) -> None:
-        """On a plain TCP connection, read the socket straight into this end: the layers in
-        between (the front door's delegation, the endpoint's wrapper, Twisted's own
-        _dataReceived) cost each relayed read a few percent of its round trip for nothing.
-        TLS and WebSocket connections keep their layers."""
-        transport: Any = self.transport
-        if isinstance(self.transport, tcp.Connection):
-            transport.doRead = self._read_socket
-
-    def _read_socket(self) -> error.ConnectionLost | error.ConnectionDone | None:
-        """tcp.Connection.doRead delivering to this end: None, or why the connection ended
-        (the reactor then closes it, or half-closes it, as for any connection)."""
-        transport: Any = self.transport
-        try:
-            data = transport.socket.recv(transport.bufferSize)
-        except BlockingIOError:
-            return None
-        except OSError:
-            return main.CONNECTION_LOST
-        if not data:
-            return main.CONNECTION_DONE
-        self.bytes_read_directly += len(data)
-        self.dataReceived(data)
-        return None
 
     def dataReceived(self, data: bytes) -> None:
         self.bytes_read += len(data)

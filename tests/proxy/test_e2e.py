@@ -232,9 +232,8 @@ def test_xenapi_flow_then_connect_with_cookie_over_tls(server: Server) -> None:
 
 
 def test_plain_tcp_relay_is_byte_exact_half_closes_and_is_counted(server: Server) -> None:
-    """Over plain TCP the relay reads the sockets directly: bytes cross both ways exactly,
-    the client's end of input reaches the server (which then closes), and the audit line
-    counts every byte the client sent."""
+    """Over plain TCP, bytes cross the relay both ways exactly, the client's end of input
+    reaches the server (which then closes), and the audit line counts every byte each way."""
     session, location = discover(server.http_url, "hvm", "rfb")
     request = (f"CONNECT {target_of(location)} HTTP/1.0\r\n"
                f"Cookie: session_id={session.handle}\r\n\r\n").encode()

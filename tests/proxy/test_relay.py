@@ -1,15 +1,11 @@
-"""Relay tests: byte-exact large payloads, back-pressure and half-close without sockets; the
-direct socket reads of plain TCP ends on socket pairs."""
+"""Relay tests without sockets: byte-exact large payloads, back-pressure and half-close."""
 
 from __future__ import annotations
 
 import os
-import socket
 
-from twisted.internet import main, tcp
 from twisted.internet.error import ConnectionDone
 from twisted.internet.protocol import Protocol
-from twisted.internet.testing import MemoryReactor
 from twisted.python.failure import Failure
 from twisted.test import iosim
 
@@ -176,33 +172,3 @@ def test_relay_over_iosim_closes_both_when_the_server_leaves() -> None:
     pump_all(client_pump, server_pump)
     assert bytes(client.received) == b"bye"
     assert client.lost
-
-
-def test_plain_tcp_ends_read_their_sockets_directly() -> None:
-    """Joined over plain TCP, each end reads its socket itself (no protocol layers between):
-    what one side sends is on the other's socket after one read; the end of input is
-    reported to the reactor as for any connection."""
-    client_ours, client_theirs = socket.socketpair()
-    server_ours, server_theirs = socket.socketpair()
-    client_end, server_end = RelayEnd(), RelayEnd()
-    connections = []
-    for end, sock in ((client_end, client_ours), (server_end, server_ours)):
-        connection = tcp.Connection(sock, end, MemoryReactor())  # type: ignore[no-untyped-call]
-        connection.connected = True
-        end.makeConnection(connection)
-        connections.append(connection)
-    client_end.join(server_end)
-    client_connection, server_connection = connections
-    assert client_connection.doRead == client_end._read_socket
-    client_theirs.sendall(b"ping")
-    assert client_connection.doRead() is None
-    assert server_theirs.recv(100) == b"ping"
-    server_theirs.sendall(b"pong")
-    assert server_connection.doRead() is None
-    assert client_theirs.recv(100) == b"pong"
-    assert (client_end.bytes_read_directly, server_end.bytes_read_directly) == (4, 4)
-    assert client_connection.doRead() is None  # nothing there yet
-    client_theirs.shutdown(socket.SHUT_WR)
-    assert client_connection.doRead() is main.CONNECTION_DONE
-    for sock in (client_ours, client_theirs, server_ours, server_theirs):
-        sock.close()
