@@ -84,11 +84,10 @@ class RelayEnd(Protocol):
 
     def dataReceived(self, data: bytes) -> None:
         self.bytes_read += len(data)
-        peer = self.peer
-        if peer is None:
+        if self.peer is None:
             self._pending.append(data)
-        elif peer.transport is not None and not peer._lost:
-            write_now(peer.transport, data)  # _forward, inlined: this is every relayed read
+        else:
+            self._forward(data)
 
     def readConnectionLost(self) -> None:
         self._read_closed = True

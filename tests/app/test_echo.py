@@ -7,12 +7,10 @@ is past that mark, and the first output past it is drawn without waiting for the
 
 from __future__ import annotations
 
-import struct
-
 import pytest
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 
-from tests.app.test_session import connect, request
+from tests.app.test_session import connect, key, request
 from vncterm.backends.memory import MemorySource
 from vncterm.protocol import RfbViewerProtocol
 from vncterm.session import (
@@ -42,7 +40,8 @@ def watched(
 
 
 def type_key(protocol: RfbViewerProtocol, keysym: int = ord("a")) -> None:
-    protocol.dataReceived(struct.pack("!BBxxI", 4, 1, keysym) + struct.pack("!BBxxI", 4, 0, keysym))
+    key(protocol, keysym)
+    key(protocol, keysym, down=False)
 
 
 def type_key_behind(console: MemorySource, protocol: RfbViewerProtocol, unread: int) -> None:

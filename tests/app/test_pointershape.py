@@ -7,18 +7,12 @@ import struct
 import numpy as np
 from twisted.internet.testing import MemoryReactorClock
 
-from tests.app.test_session import HEIGHT, WIDTH, connect, request
+from tests.app.test_session import HEIGHT, WIDTH, connect, request, set_encodings
 from vncterm.backends.memory import MemorySource
 from vncterm.render import pointershape
 from vncterm.session import ConsoleSession
 
 CURSOR, RAW = -239, 0
-
-
-def set_encodings(protocol: object, *encodings: int) -> None:
-    protocol.dataReceived(  # type: ignore[attr-defined]
-        struct.pack("!BxH", 2, len(encodings)) + struct.pack(f"!{len(encodings)}i", *encodings)
-    )
 
 
 def pseudo_rectangles(data: bytes, bytes_per_pixel: int) -> list[tuple[int, int, int, int, bytes]]:

@@ -3,8 +3,8 @@
 A program that floods a pty keeps the kernel's buffers full. Only the line discipline's part
 of them (at most one read's worth) is visible to FIONREAD; the rest waits in the tty's flip
 buffer. A key's echo comes after all of it, so while reads keep coming back full the session
-is told the whole buffer is ahead (an upper bound, measured once on a pty pair), and only what
-FIONREAD shows once a read comes back short.
+is told a little more than a whole buffer is ahead (what a pty holds is measured once on a
+pty pair), and only what FIONREAD shows once a read comes back short.
 """
 
 from __future__ import annotations
@@ -73,8 +73,8 @@ class TtyBacklog:
         self._backed_up = largest > 0 and size >= largest
 
     def unread(self, fd: int) -> int:
-        """At most this many bytes were written to the tty and not read yet (FIONREAD alone
-        after a short read: the buffers were empty then)."""
+        """About this many bytes were written to the tty and not read yet, erring high while
+        reads come back full (FIONREAD alone after a short read: the buffers were empty)."""
         visible = unread_bytes_on(fd)
         if not self._backed_up:
             return visible
