@@ -81,12 +81,14 @@ def start_vncterm(workdir: Path, command: list[str], name: str = "vncterm",
 
 
 def proxy_config(sink_port: int, vncterm_port: int | None,
-                 max_connections: int | None = None) -> str:
+                 max_connections: int | None = None, relay_thread: bool = True) -> str:
     from consoleproxy.auth import hash_password
 
     # A cheap hash: the suite logs in once per proxy, and login is not what is measured.
     password_hash = hash_password(PASSWORD, n=16)
     limits = f"[limits]\nmax_connections = {max_connections}\n" if max_connections else ""
+    if not relay_thread:
+        limits += "[proxy]\nrelay_thread = false\n"
     relay_vncterm = ""
     if vncterm_port is not None:
         relay_vncterm = f"""

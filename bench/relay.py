@@ -46,6 +46,8 @@ PING_BATCH = 250
 #: Pings at the start of each turn that are not counted.
 TURN_WARM_UP = 50
 MIB = 1 << 20
+#: consoleproxy with `relay_thread = false`: tunnels relayed on the reactor's thread.
+REACTOR_RELAY = "consoleproxy, reactor relay"
 
 
 @dataclass(frozen=True)
@@ -81,8 +83,13 @@ def start_rig(workdir: Path, install: bool) -> tuple[Rig, list[str]]:
     sink = peers.start_sink(workdir)
     _vncterm, vncterm_port = peers.start_vncterm(workdir, ["/bin/cat"])
     proxy = peers.start_proxy(workdir, peers.proxy_config(sink, vncterm_port))
+    # The same code relaying on the reactor's thread, for the relay thread's effect side by side.
+    on_reactor = peers.start_proxy(workdir, peers.proxy_config(sink, None, relay_thread=False),
+                                   name="consoleproxy-reactor-relay")
     through = [peers.Peer("direct", sink),
-               peers.Peer("consoleproxy", proxy.port, proxy.request(peers.SINK_RELAY))]
+               peers.Peer("consoleproxy", proxy.port, proxy.request(peers.SINK_RELAY)),
+               peers.Peer(REACTOR_RELAY, on_reactor.port,
+                          on_reactor.request(peers.SINK_RELAY))]
     setup = [peers.Peer("direct to vncterm", vncterm_port),
              peers.Peer("consoleproxy, hosted console", proxy.port,
                         proxy.request(peers.HOSTED_RFB)),
@@ -177,8 +184,10 @@ def item_throughput(rig: Rig, settings: Settings) -> ItemResult:
                               0.9, ">=", "x"))
     table.notes.append("one connection per peer and direction; the client and sink/source "
                        "server are Python, so 'direct' is their ceiling on this machine")
-    table.notes.append("haproxy runs one thread (nbthread 1), like consoleproxy; socat with "
-                       "its defaults (8 KiB buffer, fork per connection)")
+    table.notes.append("haproxy runs one thread (nbthread 1); consoleproxy relays on a thread of "
+                       "its own beside the reactor's (one of them runs Python at a time), "
+                       f"'{REACTOR_RELAY}' on the reactor's; socat with its defaults (8 KiB "
+                       "buffer, fork per connection)")
     return ItemResult([table], targets)
 
 

@@ -77,7 +77,8 @@ from consoleproxy.registry import (
     ConsoleProtocol,
     Registry,
 )
-from consoleproxy.relay import RelayEnd
+from consoleproxy.relay import RelayEnd, hand_off
+from consoleproxy.relaythread import RelayThread
 from consoleproxy.rfbinput import ViewerInputWatch
 from consoleproxy.web import WebRoot, build_site, find_novnc
 from consoleproxy.websocket import (
@@ -834,6 +835,12 @@ class FrontDoorProtocol(Protocol):
         client_end.join(server_end)
         if self._early_eof:
             client_end.readConnectionLost()
+        elif self.factory.relays is not None and self._websocket is None:
+            hand_off(self.factory.relays, client_end, server_end, self._count_in)
+
+    def _count_in(self, count: int) -> None:
+        """Bytes the relay thread read from this client (for the audit line)."""
+        self._bytes_in += count
 
     def _backend_failed(self, failure: Failure) -> None:
         self._connecting = None
@@ -887,13 +894,16 @@ class ConsoleProxyFactory(Factory):
         max_sessions_per_console: int | None = None,
         websocket: WebSocketSettings | None = None,
         novnc_dir: str | None = None,
+        relays: RelayThread | None = None,
     ) -> None:
         """``text_consoles`` maps a text backend's spec string to the console hosting it.
 
         ``novnc_dir`` names noVNC's directory for the viewer pages; when None it is searched
-        for (see :func:`consoleproxy.web.find_novnc`).
+        for (see :func:`consoleproxy.web.find_novnc`). ``relays``, when given, relays plain
+        TCP tunnels off the reactor once they are joined.
         """
         self.reactor = reactor
+        self.relays = relays
         self.registry = registry
         self.sessions = sessions
         self.limits = limits if limits is not None else registry.config.limits

@@ -8,6 +8,9 @@ both directions are done or either connection is lost.
 An end may read before it is joined (the console server greets as soon as it is connected,
 the client may send right after its request): those bytes, and an end of input, are kept and
 passed on first, in order, when :meth:`RelayEnd.join` pairs the two ends.
+
+:func:`hand_off` then gives a joined plain TCP tunnel to a :class:`RelayThread`, which relays
+it by the same rules off the reactor, and hands the connections back when the tunnel ends.
 """
 
 from __future__ import annotations
@@ -16,20 +19,17 @@ from collections.abc import Callable
 from typing import Any
 
 from twisted.internet import tcp
+from twisted.internet.error import ConnectionDone, ConnectionLost
 from twisted.internet.interfaces import IHalfCloseableProtocol
 from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure
 from zope.interface import implementer  # type: ignore[import-untyped, unused-ignore]
 
+from consoleproxy.relaythread import READ_SIZE, RelayThread
 from vncterm.transport import no_delay, write_now
 
-__all__ = ["RelayEnd"]
+__all__ = ["RelayEnd", "hand_off"]
 
-#: Bytes read per socket read on a relayed connection (Twisted's default is 64 KiB). Kept
-#: under glibc's initial mmap threshold (128 KiB): Twisted reads with recv(n), which
-#: allocates n bytes first, and while the threshold has not grown, an allocation past it is
-#: an mmap and munmap per read (measured: 40 us instead of 14 us for a one-byte recv).
-RELAY_BUFFER_SIZE = 124 * 1024
 
 
 @implementer(IHalfCloseableProtocol)
@@ -66,7 +66,7 @@ class RelayEnd(Protocol):
             if isinstance(transport, tcp.Connection):
                 # Bigger reads: fewer trips through Python per megabyte relayed. It is also
                 # the write buffer size past which the other side is paused.
-                transport.bufferSize = RELAY_BUFFER_SIZE
+                transport.bufferSize = READ_SIZE
         _any(self.transport).registerProducer(peer.transport, True)
         _any(peer.transport).registerProducer(self.transport, True)
         for end in (self, peer):
@@ -123,6 +123,63 @@ class RelayEnd(Protocol):
             _any(peer.transport).loseConnection()
         if self._on_lost is not None:
             self._on_lost(self, reason)
+
+
+def hand_off(relays: RelayThread, client: RelayEnd, server: RelayEnd,
+             client_bytes: Callable[[int], None]) -> bool:
+    """Give a joined tunnel to ``relays`` if both ends are plain sockets with nothing held.
+
+    False (and the reactor keeps relaying) for TLS or any other wrapped transport, for a side
+    already closing or half-closed, or while Twisted holds unsent bytes: only the sockets are
+    handed over, so nothing may be left in Twisted's buffers. When the thread hands the tunnel
+    back, the bytes it read are added to the ends' counts, ``client_bytes`` is told the
+    client's, and both connections are closed as the reactor would close them.
+    """
+    transports = (client.transport, server.transport)
+    for end, transport in ((client, transports[0]), (server, transports[1])):
+        if (
+            not isinstance(transport, tcp.Connection)
+            or end._lost
+            or end._read_closed
+            or not transport.connected
+            or transport.disconnecting
+            or transport.dataBuffer
+            or transport._tempDataBuffer
+        ):
+            return False
+    for transport in transports:
+        _any(transport).stopReading()
+        _any(transport).stopWriting()
+    sockets = (_any(transports[0]).socket, _any(transports[1]).socket)
+    if relays.adopt(sockets[0], sockets[1], _HandBack(client, server, client_bytes)):
+        return True
+    for transport in transports:
+        _any(transport).startReading()
+    return False
+
+
+class _HandBack:
+    """What a tunnel's end on the relay thread does on the reactor (a small object rather
+    than a closure: one is held per idle tunnel)."""
+
+    __slots__ = ("client", "client_bytes", "server")
+
+    def __init__(self, client: RelayEnd, server: RelayEnd,
+                 client_bytes: Callable[[int], None]) -> None:
+        self.client = client
+        self.server = server
+        self.client_bytes = client_bytes
+
+    def __call__(self, client_count: int, server_count: int,
+                 error: BaseException | None) -> None:
+        self.client.bytes_read += client_count
+        self.server.bytes_read += server_count
+        self.client_bytes(client_count)
+        reason = Failure(ConnectionDone() if error is None else ConnectionLost(str(error)))
+        for end in (self.client, self.server):
+            # What the reactor does on a lost connection: the socket is closed here, after
+            # the thread let go of it, and the protocols are told.
+            _any(end.transport).connectionLost(reason)
 
 
 def _any(transport: object) -> Any:

@@ -46,6 +46,7 @@ from consoleproxy.auth import SessionStore
 from consoleproxy.limits import Limits
 from consoleproxy.protocol import ConsoleProxyFactory, TextConsole
 from consoleproxy.registry import BackendKind, BackendSpec, Config, ConfigError, Registry
+from consoleproxy.relaythread import RelayThread
 from consoleproxy.websocket import WebSocketSettings
 from vncterm.backends.base import ConsoleSource
 from vncterm.backends.command import CommandSource
@@ -97,6 +98,8 @@ class ProxySettings:
     novnc_dir: str | None = None
     websocket_ping_interval: float = 30.0
     websocket_idle_timeout: float | None = None
+    #: Relay plain TCP tunnels on a thread of their own (consoleproxy.relaythread).
+    relay_thread: bool = True
 
 
 def fit_connection_cap(limits: Limits, *, reserved: int) -> Limits:
@@ -127,7 +130,7 @@ def parse_proxy_settings(table: Mapping[str, Any]) -> ProxySettings:
     """Check the ``[proxy]`` table; raises ConfigError naming the bad key."""
     known = {"listen", "certificate", "private_key", "tls_minimum", "max_sessions_per_console",
              "columns", "rows", "novnc_dir", "websocket_ping_interval",
-             "websocket_idle_timeout"}
+             "websocket_idle_timeout", "relay_thread"}
     for name in table:
         if name not in known:
             raise ConfigError(f"proxy.{name}", f"unknown key; expected one of "
@@ -151,6 +154,10 @@ def parse_proxy_settings(table: Mapping[str, Any]) -> ProxySettings:
             if not isinstance(table[name], str) or not table[name]:
                 raise ConfigError(f"proxy.{name}", "must be a file path")
             values[name] = table[name]
+    if "relay_thread" in table:
+        if not isinstance(table["relay_thread"], bool):
+            raise ConfigError("proxy.relay_thread", "must be true or false")
+        values["relay_thread"] = table["relay_thread"]
     if "tls_minimum" in table:
         if table["tls_minimum"] not in _TLS_VERSIONS:
             raise ConfigError("proxy.tls_minimum", 'must be "1.0", "1.1", "1.2" or "1.3"')
@@ -419,6 +426,8 @@ class ConsoleProxy:
                     name=name, stay=True,
                 )
         consoles: dict[str, TextConsole] = dict(self.text_consoles)
+        self.relays = (RelayThread(lambda call: reactor.callFromThread(call))
+                       if self.settings.relay_thread else None)
         self.factory = ConsoleProxyFactory(
             reactor,
             self.registry,
@@ -431,6 +440,7 @@ class ConsoleProxy:
                 idle_timeout=self.settings.websocket_idle_timeout,
             ),
             novnc_dir=self.settings.novnc_dir,
+            relays=self.relays,
         )
         self.listening: list[Listening] = []
 
@@ -490,5 +500,7 @@ class ConsoleProxy:
         listening, self.listening = self.listening, []
         for item in listening:
             yield item.port_object.stopListening()
+        if self.relays is not None:
+            self.relays.stop()
         for console in self.text_consoles.values():
             console.stop()

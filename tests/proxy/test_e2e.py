@@ -231,9 +231,31 @@ def test_xenapi_flow_then_connect_with_cookie_over_tls(server: Server) -> None:
         close_session(session)
 
 
-def test_plain_tcp_relay_is_byte_exact_half_closes_and_is_counted(server: Server) -> None:
-    """Over plain TCP, bytes cross the relay both ways exactly, the client's end of input
-    reaches the server (which then closes), and the audit line counts every byte each way."""
+@pytest.fixture(scope="module")
+def reactor_relay_server(server: Server) -> Iterator[Server]:
+    """The same configuration served with ``relay_thread = false``: relays on the reactor."""
+    directory = server.log.parent / "reactor-relay"
+    directory.mkdir()
+    config = directory / "proxy.toml"
+    config.write_text((server.log.parent / "proxy.toml").read_text()
+                      + "\n[proxy]\nrelay_thread = false\n")
+    with consoleproxy(
+        ["--config", str(config), "--listen", "tcp:0:interface=127.0.0.1",
+         "--state-dir", str(server.log.parent / "state")],
+        directory, listeners=1,
+    ) as ports:
+        yield Server(ports["http"], 0, directory / "proxy.log")
+
+
+@pytest.mark.parametrize("relay", ["thread", "reactor"])
+def test_plain_tcp_relay_is_byte_exact_half_closes_and_is_counted(
+    relay: str, request: pytest.FixtureRequest
+) -> None:
+    """Over plain TCP, on the relay thread or on the reactor, bytes cross the relay both ways
+    exactly, the client's end of input reaches the server (which then closes), and the audit
+    line counts every byte each way."""
+    server: Server = request.getfixturevalue("server" if relay == "thread"
+                                             else "reactor_relay_server")
     session, location = discover(server.http_url, "hvm", "rfb")
     request = (f"CONNECT {target_of(location)} HTTP/1.0\r\n"
                f"Cookie: session_id={session.handle}\r\n\r\n").encode()

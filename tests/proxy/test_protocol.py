@@ -279,6 +279,43 @@ def test_relay_passes_on_an_end_of_input_received_while_connecting() -> None:
     assert backend_transport.write_closed
 
 
+def test_a_joined_relay_is_offered_to_the_relay_thread_and_its_bytes_are_audited(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With a relay thread, a plain relay is handed off once joined (not one whose client
+    already half-closed), and the bytes the thread read count in the audit line."""
+    offered: list[tuple[Any, Any, Any]] = []
+
+    def hand_off(relays: Any, client: Any, server: Any, client_bytes: Any) -> bool:
+        offered.append((relays, client, client_bytes))
+        return True
+
+    monkeypatch.setattr("consoleproxy.protocol.hand_off", hand_off)
+    relays = object()
+    events: list[LogEvent] = []
+    globalLogPublisher.addObserver(events.append)
+    try:
+        harness = Harness(relays=relays)
+        request = connect_request(RFB_RELAY, harness.login())
+        protocol, _transport = harness.connect()
+        protocol.dataReceived(request)
+        harness.endpoint.succeed()
+        [(given, client_end, client_bytes)] = offered
+        assert given is relays and client_end is protocol._delegate
+        client_bytes(1000)
+        protocol.connectionLost(Failure(ConnectionDone()))
+
+        half_closed, _ = harness.connect()
+        half_closed.dataReceived(request)
+        half_closed.readConnectionLost()
+        harness.endpoint.succeed()
+        assert len(offered) == 1
+    finally:
+        globalLogPublisher.removeObserver(events.append)
+    audits = [event for event in events if "console request" in event.get("log_format", "")]
+    assert audits[0]["bytes_in"] == len(request) + 1000
+
+
 def test_client_leaving_while_connecting_cancels_the_attempt() -> None:
     """The backend connection attempt is cancelled when the client goes away first."""
     harness = Harness()

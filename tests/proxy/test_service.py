@@ -32,6 +32,10 @@ def test_proxy_settings_are_checked_by_name() -> None:
         parse_proxy_settings({"listne": ["tcp:1"]})
     with pytest.raises(ConfigError, match=r"proxy\.tls_minimum"):
         parse_proxy_settings({"tls_minimum": "1.4"})
+    assert parse_proxy_settings({}).relay_thread
+    assert not parse_proxy_settings({"relay_thread": False}).relay_thread
+    with pytest.raises(ConfigError, match=r"proxy\.relay_thread"):
+        parse_proxy_settings({"relay_thread": "no"})
 
 
 def test_ssl_endpoints_split_into_tcp_and_tls_parameters() -> None:
