@@ -10,6 +10,7 @@ import struct
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from twisted.internet import tcp
 from twisted.internet.testing import MemoryReactor
@@ -202,11 +203,37 @@ def test_no_thread_runs_before_the_first_tunnel() -> None:
 # -- the hand-off from Twisted (consoleproxy.relay.hand_off) ---------------------------------
 
 
-def twisted_end(sock: socket.socket, reactor: MemoryReactor) -> tuple[RelayEnd, tcp.Server]:
-    end = RelayEnd()
-    transport = tcp.Server(sock, end, ("127.0.0.1", 1), None, 1, reactor)
-    end.makeConnection(transport)
-    return end, transport
+@dataclass
+class Joined:
+    """Two outside peers joined by RelayEnds over real sockets under a memory reactor."""
+
+    client: socket.socket
+    server: socket.socket
+    client_end: RelayEnd
+    server_end: RelayEnd
+    transports: tuple[tcp.Server, tcp.Server]
+    insides: tuple[socket.socket, socket.socket]
+
+
+@contextmanager
+def joined(memory: MemoryReactor) -> Iterator[Joined]:
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        client, client_inside = tcp_pair(listener)
+        server, server_inside = tcp_pair(listener)
+    try:
+        ends, transports = [], []
+        for sock in (client_inside, server_inside):
+            end = RelayEnd()
+            transport = tcp.Server(sock, end, ("127.0.0.1", 1), None, 1, memory)
+            end.makeConnection(transport)
+            ends.append(end)
+            transports.append(transport)
+        ends[0].join(ends[1])
+        yield Joined(client, server, ends[0], ends[1], (transports[0], transports[1]),
+                     (client_inside, server_inside))
+    finally:
+        for sock in (client, server, client_inside, server_inside):
+            sock.close()
 
 
 def test_a_joined_plain_tunnel_moves_to_the_thread_and_comes_back_closed_and_counted() -> None:
@@ -216,52 +243,34 @@ def test_a_joined_plain_tunnel_moves_to_the_thread_and_comes_back_closed_and_cou
     reactor = Reactor()
     relays = RelayThread(reactor.call)
     counted: list[int] = []
-    with socket.create_server(("127.0.0.1", 0)) as listener:
-        client, client_inside = tcp_pair(listener)
-        server, server_inside = tcp_pair(listener)
     try:
-        client_end, client_transport = twisted_end(client_inside, memory)
-        server_end, server_transport = twisted_end(server_inside, memory)
-        client_end.join(server_end)
-        assert hand_off(relays, client_end, server_end, counted.append)
-        assert client_transport not in memory.readers
-        assert server_transport not in memory.readers
-        client.sendall(b"ping")
-        assert receive(server, 4) == b"ping"
-        server.sendall(b"pong!")
-        assert receive(client, 5) == b"pong!"
-        client.close()
-        server.close()
-        reactor.run_one()
-        assert counted == [4]
-        assert (client_end.bytes_read, server_end.bytes_read) == (4, 5)
-        assert client_end.lost and server_end.lost
-        assert client_inside.fileno() == -1 and server_inside.fileno() == -1
+        with joined(memory) as tunnel:
+            assert hand_off(relays, tunnel.client_end, tunnel.server_end, counted.append)
+            assert not set(tunnel.transports) & set(memory.readers)
+            tunnel.client.sendall(b"ping")
+            assert receive(tunnel.server, 4) == b"ping"
+            tunnel.server.sendall(b"pong!")
+            assert receive(tunnel.client, 5) == b"pong!"
+            tunnel.client.close()
+            tunnel.server.close()
+            reactor.run_one()
+            assert counted == [4]
+            assert (tunnel.client_end.bytes_read, tunnel.server_end.bytes_read) == (4, 5)
+            assert tunnel.client_end.lost and tunnel.server_end.lost
+            assert [sock.fileno() for sock in tunnel.insides] == [-1, -1]
     finally:
         relays.stop()
-        for sock in (client, server, client_inside, server_inside):
-            sock.close()
 
 
 def test_a_tunnel_with_bytes_held_in_twisted_stays_on_the_reactor() -> None:
     """While Twisted holds unsent bytes for a side, the tunnel is not handed off."""
     memory = MemoryReactor()
     relays = RelayThread(lambda call: call())
-    with socket.create_server(("127.0.0.1", 0)) as listener:
-        client, client_inside = tcp_pair(listener)
-        server, server_inside = tcp_pair(listener)
-    try:
-        client_end, client_transport = twisted_end(client_inside, memory)
-        server_end, server_transport = twisted_end(server_inside, memory)
-        client_end.join(server_end)
-        server_transport.write(b"held")  # buffered: the memory reactor never writes it
-        assert not hand_off(relays, client_end, server_end, lambda count: None)
-        assert client_transport in memory.readers and server_transport in memory.readers
+    with joined(memory) as tunnel:
+        tunnel.transports[1].write(b"held")  # buffered: the memory reactor never writes it
+        assert not hand_off(relays, tunnel.client_end, tunnel.server_end, lambda count: None)
+        assert set(tunnel.transports) <= set(memory.readers)
         assert relays.tunnels == 0
-    finally:
-        relays.stop()
-        for sock in (client, server, client_inside, server_inside):
-            sock.close()
 
 
 def test_tunnels_over_other_transports_stay_on_the_reactor() -> None:
