@@ -207,6 +207,9 @@ class RelayThread:
             end.held = end.held[sent:]
             if not end.held and peer.at_eof:
                 end.sock.shutdown(socket.SHUT_WR)
+        # Never read while the peer still holds bytes (that is the back-pressure, and it keeps
+        # peer.held a single piece): _watch drops the interest, but a hang-up or an error is
+        # reported whatever the interest.
         if not end.at_eof and not peer.held and mask & (_IN | _TROUBLE):
             acted = True
             count = end.sock.recv_into(buffer)

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import os
 import queue
+import random
+import select
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import pytest
 from twisted.internet import tcp
 from twisted.internet.testing import MemoryReactor
 
@@ -284,3 +288,91 @@ def test_tunnels_over_other_transports_stay_on_the_reactor() -> None:
     client_end.join(server_end)
     assert not hand_off(relays, client_end, server_end, lambda count: None)
     assert relays.tunnels == 0
+
+
+class Peer:
+    """One outside end of a stress tunnel: sends its payload in random pieces, then
+    half-closes; reads everything until the end of input, after an optional delay."""
+
+    def __init__(self, sock: socket.socket, payload: bytes, rng: random.Random) -> None:
+        sock.setblocking(False)
+        self.sock = sock
+        self.payload = memoryview(payload)
+        self.sent = 0
+        self.shut = False
+        self.received = bytearray()
+        self.ended = False
+        self.rng = rng
+        #: Not read before this moment (a slow viewer): the relay must hold back.
+        self.read_after = time.monotonic() + rng.choice([0.0, 0.0, 0.2])
+
+    def step(self, now: float) -> None:
+        if not self.shut:
+            piece = self.rng.choice([1, 100, 4096, 300_000])
+            try:
+                self.sent += self.sock.send(self.payload[self.sent:self.sent + piece])
+            except BlockingIOError:
+                pass
+            if self.sent == len(self.payload):
+                self.sock.shutdown(socket.SHUT_WR)
+                self.shut = True
+        if not self.ended and now >= self.read_after:
+            try:
+                data = self.sock.recv(1 << 20)
+            except BlockingIOError:
+                return
+            if data:
+                self.received += data
+            else:
+                self.ended = True
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_many_tunnels_at_once_stay_exact_under_random_pieces_pauses_and_closes(
+    seed: int,
+) -> None:
+    """Twenty tunnels relayed together, each way a random size (up to 2 MiB) in random pieces,
+    some readers late: every byte arrives in order, and each tunnel ends with its counts."""
+    rng = random.Random(seed)
+    reactor = Reactor()
+    relays = RelayThread(reactor.call)
+    peers: list[tuple[Peer, Peer]] = []
+    insides: list[socket.socket] = []
+    expected: list[tuple[int, int, None]] = []
+    try:
+        with socket.create_server(("127.0.0.1", 0), backlog=64) as listener:
+            for _ in range(20):
+                client, client_inside = tcp_pair(listener)
+                server, server_inside = tcp_pair(listener)
+                insides += [client_inside, server_inside]
+                up = os.urandom(rng.choice([0, 1, 5000, 200_000, 2 << 20]))
+                down = os.urandom(rng.choice([0, 1, 5000, 200_000, 2 << 20]))
+                expected.append((len(up), len(down), None))
+                assert relays.adopt(client_inside, server_inside, reactor.done)
+                peers.append((Peer(client, up, rng), Peer(server, down, rng)))
+        deadline = time.monotonic() + 4 * WAIT
+        everyone = [peer for pair in peers for peer in pair]
+        while not all(peer.ended and peer.shut for peer in everyone):
+            now = time.monotonic()
+            assert now < deadline, "tunnels stalled"
+            wanted = [peer.sock for peer in everyone if not peer.ended or not peer.shut]
+            select.select(wanted, wanted, [], 0.05)
+            for peer in everyone:
+                peer.step(now)
+        for client, server in peers:
+            assert bytes(server.received) == bytes(client.payload)
+            assert bytes(client.received) == bytes(server.payload)
+        for _ in peers:
+            reactor.run_one()
+        def by_counts(ended: tuple[int, int, BaseException | None]) -> tuple[int, int]:
+            return ended[0], ended[1]
+
+        assert sorted(reactor.ended, key=by_counts) == sorted(expected, key=by_counts)
+        assert relays.tunnels == 0
+    finally:
+        relays.stop()
+        for client, server in peers:
+            client.sock.close()
+            server.sock.close()
+        for sock in insides:
+            sock.close()
