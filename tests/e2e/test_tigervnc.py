@@ -6,6 +6,8 @@ Skipped where Xvfb, TigerVNC's vncviewer, xdotool or ImageMagick's import are no
 
 from __future__ import annotations
 
+import os
+import select
 import shutil
 import subprocess
 import time
@@ -27,18 +29,27 @@ pytestmark = [
     ),
 ]
 
-DISPLAY = ":57"
-
-
 @pytest.fixture
 def xserver() -> Iterator[dict[str, str]]:
+    """A virtual X screen on a display number Xvfb picks itself (free even when another run
+    of this suite has one open)."""
+    read_end, write_end = os.pipe()
     process = subprocess.Popen(
-        ["Xvfb", DISPLAY, "-screen", "0", "800x600x24", "-nolisten", "tcp"],
+        ["Xvfb", "-displayfd", str(write_end), "-screen", "0", "800x600x24",
+         "-nolisten", "tcp"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        pass_fds=(write_end,),
     )
-    env = {"DISPLAY": DISPLAY, "PATH": "/usr/bin:/bin", "HOME": "/tmp"}
+    os.close(write_end)
     try:
+        number = b""
+        with os.fdopen(read_end, "rb") as announced:
+            ready, _, _ = select.select([announced], [], [], 20)
+            if ready:
+                number = announced.readline().strip()
+        assert number.isdigit(), "Xvfb did not say which display it took"
+        env = {"DISPLAY": f":{number.decode()}", "PATH": "/usr/bin:/bin", "HOME": "/tmp"}
         for _ in range(50):
             if subprocess.run(["xdotool", "getmouselocation"], env=env,
                               capture_output=True).returncode == 0:
