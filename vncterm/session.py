@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from twisted.logger import Logger
 
 from vncterm.backends.base import ConsoleSource
+from vncterm.echowatch import EchoWatch
 from vncterm.limits import DEFAULT_LIMITS, Limits
 from vncterm.render.framebuffer import CELL_HEIGHT, CELL_WIDTH, Renderer
 from vncterm.terminal.emulator import Terminal
@@ -37,13 +38,6 @@ DEFAULT_PASTE_RATE = 256 * 1024
 
 #: Fewest seconds between two renders while the console keeps changing (a 50 fps ceiling).
 MIN_FRAME_INTERVAL = 0.02
-
-#: Seconds after a keystroke during which its echo is waited for: output written after the key
-#: is shown at once, and frames of older output are held back so as not to delay it.
-ECHO_WINDOW = 0.05
-
-#: Fewest seconds between two immediate renders after the first one (a flood after a key).
-MIN_ECHO_INTERVAL = 0.008
 
 #: Seconds without new console output after which vncterm has caught up with the console
 #: (a flood reads back to back, well within this).
@@ -106,21 +100,12 @@ class ConsoleSession:
         self.viewers: list[Viewer] = []
         self._pending: deque[bytes] = deque()
         self._pending_bytes = 0
-        # Keystroke echo. Output the console wrote before a key (read, or still unread in the
-        # kernel) cannot hold its echo: `_key_mark` is where that output ends in the stream,
-        # as far as the source can tell. Until the emulator gets past the mark the frame clock
-        # waits (a frame then would only delay the echo). Passing the mark, and a second
-        # checkpoint in case the source guessed short, draws a frame at once; other output
-        # after the key is shown at most every MIN_ECHO_INTERVAL (see _feed_slice).
+        # Output read from the console so far, and how much of it the emulator has taken:
+        # the offsets the keystroke echo is placed by (vncterm.echowatch).
         self._bytes_queued = 0
         self._bytes_fed = 0
-        self._key_mark = 0
-        self._key_queued = 0
-        self._echo_checkpoints: deque[int] = deque()
-        self._echo_due = False
+        self._echo = EchoWatch()
         self._caught_up_call: Any = None
-        self._echo_until = float("-inf")
-        self._echo_waiting = False
         self._source_paused = False
         self._feed_call: Any = None
         self._render_call: Any = None
@@ -205,10 +190,8 @@ class ConsoleSession:
         deadline = self._timer() + self.limits.feed_slice_seconds
         chunk_size = self.limits.feed_chunk_bytes
         terminal = self.terminal
-        checkpoints = self._echo_checkpoints
-        if checkpoints and self.reactor.seconds() > self._echo_until:
-            checkpoints.clear()
-        checkpoint = checkpoints[0] if checkpoints else None
+        echo = self._echo
+        checkpoint = echo.next_checkpoint(self.reactor.seconds())
         while self._pending:
             data = self._pending.popleft()
             if len(data) > chunk_size:
@@ -222,12 +205,7 @@ class ConsoleSession:
             if self._timer() >= deadline:
                 break
         self._changed = True
-        while checkpoints and self._bytes_fed > checkpoints[0]:
-            checkpoints.popleft()
-            self._echo_due = True
-        echoed = (
-            self._bytes_fed > self._key_mark and self.reactor.seconds() <= self._echo_until
-        )
+        echoed = echo.fed(self.reactor.seconds(), self._bytes_fed)
         replies = terminal.take_replies()
         if replies:
             self.source.write(replies)
@@ -236,7 +214,10 @@ class ConsoleSession:
                 viewer.bell()
         if self._pending:
             self._feed_call = self.reactor.callLater(0, self._feed_slice)
-        elif self._awaiting_echo() and self._caught_up_call is None:
+        elif (
+            echo.awaiting(self.reactor.seconds(), self._bytes_fed)
+            and self._caught_up_call is None
+        ):
             self._caught_up_call = self.reactor.callLater(
                 CAUGHT_UP_DELAY, self._check_caught_up, self._bytes_queued
             )
@@ -250,14 +231,12 @@ class ConsoleSession:
             return
         # A keystroke's echo may be on screen: the next frame goes out as soon as a viewer
         # asks, not at the next frame time.
-        self._echo_waiting = self._echo_waiting or urgent
         if not any(v.updates.has_request for v in self.viewers):
-            return  # render lazily: the damage waits in the terminal until a viewer asks
+            # Render lazily: the damage waits in the terminal until a viewer asks.
+            self._echo.note_urgent(urgent)
+            return
         now = self.reactor.seconds()
-        if self._echo_due or (
-            self._echo_waiting and now - self._last_render >= MIN_ECHO_INTERVAL
-        ):
-            self._echo_due = self._echo_waiting = False
+        if self._echo.draw_at_once(now, self._last_render, urgent=urgent):
             if self._render_call is not None and self._render_call.active():
                 self._render_call.cancel()
             self._render_call = None
@@ -266,32 +245,26 @@ class ConsoleSession:
         if self._render_call is not None:
             return
         delay = self._last_render + MIN_FRAME_INTERVAL - now
-        if self._awaiting_echo():
-            delay = max(delay, self._echo_until - now)
+        if self._echo.awaiting(now, self._bytes_fed):
+            delay = max(delay, self._echo.until - now)
         self._render_call = self.reactor.callLater(max(0.0, delay), self._render_now)
 
     def _check_caught_up(self, queued: int) -> None:
         """No output came for a moment: the console held less than assumed when the key was
         typed (a flood that stopped, say at Ctrl+C), so what was emulated may hold the echo."""
         self._caught_up_call = None
-        if self._bytes_queued != queued or not self._awaiting_echo():
+        if self._bytes_queued != queued or not self._echo.awaiting(self.reactor.seconds(),
+                                                                   self._bytes_fed):
             return
-        self._key_mark = self._key_queued
-        self._echo_checkpoints.clear()
-        if self._bytes_fed > self._key_mark:
-            self._echo_due = True
+        if self._echo.caught_up(self._bytes_fed):
             self._schedule_render(urgent=True)
-
-    def _awaiting_echo(self) -> bool:
-        """A key was typed a moment ago and the output written before it is still being
-        emulated: its echo is on the way."""
-        return self._bytes_fed <= self._key_mark and self.reactor.seconds() <= self._echo_until
 
     def _render_now(self) -> None:
         self._render_call = None
-        if self._awaiting_echo():
+        now = self.reactor.seconds()
+        if self._echo.awaiting(now, self._bytes_fed):
             # Typed since this frame was planned: the echo's render comes first.
-            delay = max(0.0, self._echo_until - self.reactor.seconds())
+            delay = max(0.0, self._echo.until - now)
             self._render_call = self.reactor.callLater(delay, self._render_now)
             return
         self.render()
@@ -387,12 +360,8 @@ class ConsoleSession:
         """Keystrokes from a viewer go straight to the console, ahead of any rendering work."""
         if data:
             # Output queued past this mark may be the echo (see _feed_slice).
-            unread = self.source.unread_bytes()
-            self._key_queued = self._bytes_queued
-            self._key_mark = self._bytes_queued + unread
-            self._echo_checkpoints = deque(sorted({self._key_mark, self._key_mark + unread // 2}))
-            self._echo_due = False
-            self._echo_until = self.reactor.seconds() + ECHO_WINDOW
+            self._echo.key_typed(self.reactor.seconds(), self._bytes_queued,
+                                 self.source.unread_bytes())
             self.source.write(data)
 
     def send_break(self) -> None:

@@ -12,14 +12,9 @@ from twisted.internet.testing import MemoryReactorClock, StringTransport
 
 from tests.app.test_session import connect, key, request
 from vncterm.backends.memory import MemorySource
+from vncterm.echowatch import ECHO_WINDOW, MIN_ECHO_INTERVAL, EchoWatch
 from vncterm.protocol import RfbViewerProtocol
-from vncterm.session import (
-    CAUGHT_UP_DELAY,
-    ECHO_WINDOW,
-    MIN_ECHO_INTERVAL,
-    MIN_FRAME_INTERVAL,
-    ConsoleSession,
-)
+from vncterm.session import CAUGHT_UP_DELAY, MIN_FRAME_INTERVAL, ConsoleSession
 
 
 @pytest.fixture
@@ -177,3 +172,49 @@ def test_a_second_checkpoint_covers_a_short_guess(
     flood(clock, session, 210, CAUGHT_UP_DELAY)  # 15,300: past the second checkpoint
     assert transport.value()
     assert clock.seconds() < MIN_ECHO_INTERVAL
+
+
+# -- EchoWatch alone: byte offsets and times in, decisions out --------------------------------
+
+
+def test_a_watch_holds_frames_until_the_mark_then_asks_for_one_at_each_checkpoint() -> None:
+    """Output up to the mark (queued + unread) holds frames back; passing the mark and the
+    second checkpoint (half the unread again) each make a frame due at once."""
+    watch = EchoWatch()
+    watch.key_typed(10.0, queued=1000, unread=400)
+    assert watch.awaiting(10.0, fed=1400)
+    assert watch.next_checkpoint(10.0) == 1400
+    assert not watch.fed(10.0, 1400)
+    assert not watch.draw_at_once(10.0, 9.0, urgent=False)
+    assert watch.fed(10.01, 1401)
+    assert not watch.awaiting(10.01, 1401)
+    assert watch.draw_at_once(10.01, 10.009, urgent=True)
+    assert watch.next_checkpoint(10.01) == 1600
+    watch.fed(10.02, 1601)
+    assert watch.draw_at_once(10.02, 10.019, urgent=False)
+    assert watch.next_checkpoint(10.02) is None
+
+
+def test_a_watch_paces_echo_frames_and_forgets_the_key_after_its_window() -> None:
+    """Past the checkpoints, urgent frames go out at most every MIN_ECHO_INTERVAL; after the
+    echo window nothing is held or stopped for."""
+    watch = EchoWatch()
+    watch.key_typed(0.0, queued=0, unread=0)
+    watch.fed(0.001, 10)
+    assert watch.draw_at_once(0.001, -1.0, urgent=True)
+    assert not watch.draw_at_once(0.002, 0.001, urgent=True)  # kept for later
+    assert watch.draw_at_once(0.001 + MIN_ECHO_INTERVAL, 0.001, urgent=False)
+    watch.key_typed(1.0, queued=10, unread=5000)
+    after = 1.0 + ECHO_WINDOW + 0.001
+    assert not watch.awaiting(after, 10)
+    assert watch.next_checkpoint(after) is None
+
+
+def test_a_watch_that_caught_up_moves_its_mark_back_to_what_was_read() -> None:
+    """When the console held less than it said, the mark falls back to the output read at the
+    key: a frame is due if the emulator is already past that."""
+    watch = EchoWatch()
+    watch.key_typed(0.0, queued=500, unread=8000)
+    assert not watch.caught_up(500)
+    assert watch.caught_up(501)
+    assert watch.draw_at_once(0.0, -1.0, urgent=False)

@@ -91,9 +91,11 @@ def test_font_license_ships_with_the_font() -> None:
 
 
 def test_models_import_neither_twisted_nor_socket() -> None:
-    """The terminal and render packages import neither Twisted nor socket."""
+    """The terminal and render packages, and the echo watch, import neither Twisted nor
+    socket."""
     root = Path(font.__file__).parent.parent
-    for path in [*root.joinpath("terminal").rglob("*.py"), *root.joinpath("render").rglob("*.py")]:
+    for path in [*root.joinpath("terminal").rglob("*.py"), *root.joinpath("render").rglob("*.py"),
+                 root / "echowatch.py"]:
         for node in ast.walk(ast.parse(path.read_text())):
             names = []
             if isinstance(node, ast.Import):
