@@ -5,7 +5,7 @@ Run it from the repository root with the project's interpreter::
     .venv/bin/python bench/ingest.py            # 5 rounds, a few minutes
     .venv/bin/python bench/ingest.py --rounds 3 --size 262144   # quicker, noisier
 
-Four workloads of about ``--size`` bytes each (1 MiB by default):
+Workloads of about ``--size`` bytes each (1 MiB by default):
 
 * ``boot``: the BusyBox serial boot capture (tests/data) repeated;
 * ``ls``: a coloured ``ls -l``-like listing (SGR around most names, ``\\r\\n`` line ends);
@@ -13,7 +13,8 @@ Four workloads of about ``--size`` bytes each (1 MiB by default):
   each field, ``EL``, a reverse-video header and a bar of coloured blocks);
 * ``yes``: ``y\\r\\n`` repeated, the flood that scrolls the whole screen once per three bytes;
 * ``systemd`` (extra): coloured systemd-style status lines with UTF-8 (``●``, box drawing,
-  ``…``), for the non-ASCII drawing path.
+  ``…``), for the non-ASCII drawing path;
+* ``cat -n`` (extra): ``yes | cat -n``, numbered lines with a tab after the number.
 
 Four ways of eating them, all fed the same bytes in the same 4 KiB chunks (what a console read
 typically hands over) on an 80x24 screen:
@@ -140,12 +141,22 @@ def yes_workload(size: int) -> bytes:
     return (b"y\r\n" * (size // 3 + 1))[:size]
 
 
+def numbered_workload(size: int) -> bytes:
+    out = bytearray()
+    number = 1
+    while len(out) < size:
+        out += b"%6d\ty\r\n" % number
+        number += 1
+    return bytes(out[:size])
+
+
 WORKLOADS: dict[str, Callable[[int], bytes]] = {
     "boot": boot_workload,
     "ls": ls_workload,
     "redraw": redraw_workload,
     "yes": yes_workload,
     "systemd": systemd_workload,
+    "cat -n": numbered_workload,
 }
 
 

@@ -112,12 +112,15 @@ def test_fast_paths_match_one_by_one_in_random_splits(
 
 SETUPS = [b"", b"\x1b[99;1H", b"x\x1b[99;1H", b"\x1b[2;4r\x1b[4;1H", b"\x1b[1;3r\x1b[3;1H",
           b"\x1b[2;5r\x1b[9;1H", b"\x1b[31m", b"\x1b[?1049h", b"\x1b[20h", b"\x1b[?7l",
-          b"\x1b[4h", b"\x1b[3;1H", b"ab"]
+          b"\x1b[4h", b"\x1b[3;1H", b"ab", b"\x1b[3g", b"\x1b[3G\x1bH\x1b[1G", b"\x1b[44m"]
 # Mostly lines that can be scrolled through in bulk, now and then one that cannot.
 LINE = st.one_of(
     st.sampled_from(["", "y", "ab", "abc", "z" * 12, "xy\r"]),
     st.sampled_from(["", "y", "ab", "abc", "z" * 12, "xy\r"]),
     st.sampled_from(["0123456789abcdef", "a\rb", "\r", "\x1b[32mg"]),
+    # Tabs: expanded to spaces on fresh rows when the stops are the default ones; one that
+    # starts past the last stop (narrow screens) stops at the last column instead.
+    st.sampled_from(["a\tb", "\t", "\ty\t", "abcdefghi\tj", "z" * 9 + "\t", "\t\t\tx"]),
 )
 SEPARATOR = st.sampled_from(["\r\n", "\r\n", "\r\n", "\r\n", "\n", "\r\r\n"])
 
@@ -135,7 +138,8 @@ def test_runs_of_whole_lines_match_one_by_one(
     setup: bytes, lines: list[tuple[str, str]], cols: int, rows: int, kept: int, tab: bool
 ) -> None:
     """Many lines in one write (scrolled through in bulk) give what one by one gives: in a
-    region or not, kept in the scrollback or not, with short, empty, full and wrapping lines."""
+    region or not, kept in the scrollback or not, with short, empty, full, wrapping and
+    tabbed lines (default or changed tab stops, default or coloured rendition)."""
     text = "".join(line + separator for line, separator in lines).encode()
     if tab:
         text += b"\t"
@@ -145,6 +149,26 @@ def test_runs_of_whole_lines_match_one_by_one(
         terminal.feed(setup)
         terminal.feed(text)
         terminal.feed(b"tail")
+    assert fast.take_damage() == slow.take_damage()
+    assert state(fast) == state(slow)
+
+
+@pytest.mark.parametrize("cols", [16, 80])
+@pytest.mark.parametrize("setup", [b"", b"\x1b[2;20r\x1b[20;1H", b"\x1b[3g\x1b[5G\x1bH\x1b[1G"])
+@pytest.mark.parametrize("ending", ["\t", "\tz", "\t\t"])
+def test_tabbed_lines_in_bulk_match_one_by_one(cols: int, setup: bytes, ending: str) -> None:
+    """`cat -n`-like lines (tabs on fresh rows, turned into spaces in bulk) give what one by
+    one gives, a tab past the last stop included, and REP repeats the last drawn character,
+    never a tab."""
+    last_stop = (cols - 1) // 8 * 8
+    lines = [f"{n:6d}\ty" for n in range(40)]
+    lines += ["x" * last_stop + "\tw", "x" * (last_stop - 1) + "\tv", "a" + ending]
+    text = ("\r\n".join(lines) + "\r\n" + "\r\n".join(lines[-3:]) + "\x1b[3b").encode()
+    fast = Terminal(cols, 24, scrollback_lines=50)
+    slow = one_by_one(cols, 24)
+    for terminal in (fast, slow):
+        terminal.feed(setup)
+        terminal.feed(text)
     assert fast.take_damage() == slow.take_damage()
     assert state(fast) == state(slow)
 

@@ -185,6 +185,23 @@ _Row: TypeAlias = StaticDefaultDict[int, Char] | tuple[str, _Cells] | None
 _BULK_LINES = 4
 
 
+def _expand_tabs(line: str, last_stop: int) -> str | None:
+    """``line`` drawn from column 0 of a blank row, with the default tab stops (every 8
+    columns), as the spaces its tabs skip over: the same cells when a space in the cursor's
+    rendition is a blank cell. None when a tab starts at or past the last stop (it stops at
+    the last column, not at the next multiple of 8)."""
+    if "\t" not in line:
+        return line
+    if len(line[: line.rindex("\t")].expandtabs(8)) >= last_stop:
+        return None
+    return line.expandtabs(8)
+
+
+def _drawn_last(line: str) -> str:
+    """The last character ``line`` draws (a tab moves the cursor and draws nothing)."""
+    return line.rstrip("\t")[-1:]
+
+
 def _expand(row: tuple[str, _Cells], default: Char) -> StaticDefaultDict[int, Char]:
     text, cells = row
     line: StaticDefaultDict[int, Char] = StaticDefaultDict(default)
@@ -543,33 +560,52 @@ class _Screen(pyte.Screen):
                 dirty.add(y)
 
         crlf_bodies: list[str] | None = None  # the text split at CR LF, once needed
+        odd = "\t" in text or "\b" in text
+        # Tabs in a line drawn on a fresh row can become spaces: a tab leaves blank cells
+        # behind, and so do spaces when the rendition is the default one. Only with the
+        # default tab stops, and never with backspaces around.
+        last_stop = 0
+        if odd and "\b" not in text and cell(" ") == default:
+            stops = self.tabstops
+            if stops and stops == set(range(8, columns, 8)):
+                last_stop = max(stops)
+        # Whether lines on fresh rows may be taken as text (in bulk, or one at a time).
+        as_text = not odd or last_stop > 0
 
         def whole_lines(start: int) -> int:
             """Lines drawn whole on fresh bottom rows from piece ``start`` on, each ending
             with CR LF (or just LF when empty): they can be scrolled through in bulk."""
             nonlocal window, scrolled, last
             assert window is not None
-            bodies = None
+            bodies = shown = None
             if crlf_only:
                 # Every line ends with one CR LF: the bodies are the text split at CR LF.
                 nonlocal crlf_bodies
                 if crlf_bodies is None:
                     crlf_bodies = text.split("\r\n")
-                bodies = crlf_bodies[start:final]
-                if max(map(len, bodies), default=0) > columns:
-                    bodies = None
-            if bodies is None:
-                bodies = []
+                bodies = shown = crlf_bodies[start:final]
+                if odd:
+                    expanded = [_expand_tabs(body, last_stop) for body in bodies]
+                    shown = None if None in expanded else expanded  # type: ignore[assignment]
+                if shown is None or max(map(len, shown), default=0) > columns:
+                    bodies = shown = None
+            if bodies is None or shown is None:
+                bodies, shown = [], []
                 for piece in islice(pieces, start, final):
                     if piece:
                         if piece[-1] != "\r":
                             break
                         body = piece.rstrip("\r")
-                        if "\r" in body or len(body) > columns:
+                        if "\r" in body:
+                            break
+                        line = _expand_tabs(body, last_stop) if odd else body
+                        if line is None or len(line) > columns:
                             break
                         bodies.append(body)
+                        shown.append(line)
                     else:
                         bodies.append(piece)
+                        shown.append(piece)
             count = len(bodies)
             if count < _BULK_LINES:
                 return 0
@@ -579,7 +615,7 @@ class _Screen(pyte.Screen):
             # for the lines that stay.
             height = bottom - top + 1
             above = window[scrolled:-1]
-            staying = bodies[max(0, count - height + 1) :]
+            staying = shown[max(0, count - height + 1) :]
             rows: list[_Row] = [(body, cells) if body else None for body in staying]
             if count < height - 1:
                 rows = above[count:] + rows
@@ -587,7 +623,7 @@ class _Screen(pyte.Screen):
             if keep:
                 # Lines drawn here all have one rendition: compact each distinct text once.
                 leaving_above = [_compact_row(row, columns) for row in above[:count]]
-                leaving = bodies[: max(0, count - height + 1)]
+                leaving = shown[: max(0, count - height + 1)]
                 attributes = cells.attrs[1:]
                 compacted = {text: compact_text(text, attributes, columns)
                              for text in set(leaving)}
@@ -597,12 +633,12 @@ class _Screen(pyte.Screen):
             window += rows
             scrolled += count
             for body in reversed(bodies):
-                if body:
-                    last = body[-1]
+                drawn = _drawn_last(body) if odd else body[-1:]
+                if drawn:
+                    last = drawn
                     break
             return count
 
-        odd = "\t" in text or "\b" in text
         crlf = text.count("\r\n")
         crlf_only = text.count("\n") == crlf == text.count("\r")
         pieces = text.split("\n")
@@ -612,20 +648,22 @@ class _Screen(pyte.Screen):
             while number < final:
                 number += 1
                 piece = pieces[number]
-                if window is not None and number and x == 0 and not odd and number < final:
+                if window is not None and number and x == 0 and as_text and number < final:
                     bulk = whole_lines(number)
                     if bulk:
                         number += bulk - 1  # the next piece is the first after the run
                         continue
                 if piece:
-                    if window is not None and number and x == 0 and not odd:
+                    if window is not None and number and x == 0 and as_text:
                         # A line on the fresh bottom row: keep it as text for now.
                         body = piece.rstrip("\r")
-                        if "\r" not in body and len(body) <= columns:
-                            if body:
-                                window[-1] = (body, cells)
-                                last = body[-1]
-                            x = 0 if len(body) < len(piece) else len(body)
+                        as_shown = (_expand_tabs(body, last_stop) if odd else body) if (
+                            "\r" not in body) else None
+                        if as_shown is not None and len(as_shown) <= columns:
+                            if as_shown:
+                                window[-1] = (as_shown, cells)
+                                last = (_drawn_last(body) if odd else body[-1]) or last
+                            x = 0 if len(body) < len(piece) else len(as_shown)
                             if number < final:
                                 line_feed()
                             continue
