@@ -11,7 +11,7 @@ from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from itertools import compress, islice
-from operator import ne
+from operator import itemgetter, ne
 
 from pyte.screens import Char
 
@@ -22,6 +22,9 @@ DEFAULT_SCROLLBACK_LINES = 10_000
 Attributes = tuple[object, ...]
 
 _DEFAULT_ATTRIBUTES: Attributes = tuple(Char(" "))[1:]
+
+_data_of = itemgetter(0)
+_attributes_of = itemgetter(slice(1, None))
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,25 +124,20 @@ def compact(line: Mapping[int, Char] | None, columns: int) -> CompactLine:
 def _compact_contiguous(cells: list[Char], columns: int) -> CompactLine | None:
     """`compact` of cells drawn from column 0 without gaps, or None if a cell holds other
     than exactly one code point (a wide character's stub, combining marks)."""
-    data, *fields = zip(*cells, strict=True)
+    data = list(map(_data_of, cells))
     text = "".join(data)
     count = len(cells)
     if len(text) != count or "" in data:
         return None
-    first: Attributes = cells[0][1:]
-    varying = [
-        field
-        for field, value in zip(fields, first, strict=True)
-        if field.count(value) != count
-    ]
-    if not varying:
+    # Each cell's attributes as a tuple; equal neighbours mostly share their fields, so
+    # comparing them is cheap, and runs start where they differ.
+    attributes = list(map(_attributes_of, cells))
+    first = attributes[0]
+    starts = list(compress(range(1, count), map(ne, islice(attributes, 1, None), attributes)))
+    if not starts:
         return compact_text(text, first, columns)
-    # Runs start where any attribute changes (usually only the colour and boldness vary).
-    starts: set[int] = set()
-    for field in varying:
-        starts.update(compress(range(1, count), map(ne, islice(field, 1, None), field)))
     runs: list[tuple[int, Attributes]] = [(0, first)]
-    runs.extend([(x, cells[x][1:]) for x in sorted(starts)])
+    runs.extend([(x, attributes[x]) for x in starts])
     return _finish(text, runs, runs[-1][1], (), columns)
 
 
