@@ -53,6 +53,23 @@ def test_compact_round_trips_cells(drawn: list[tuple[int, str, bool]]) -> None:
     assert compact(line, 12).cells(12) == expected
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from("ab \u00e9"), st.sampled_from(["default", "red"]),
+                          st.booleans(), st.booleans()), min_size=1, max_size=12))
+def test_compact_round_trips_cells_drawn_from_column_0(
+    drawn: list[tuple[str, str, bool, bool]],
+) -> None:
+    """A line drawn from column 0 without gaps (the usual case, packed by a faster path)
+    unpacks to exactly its cells, whichever attributes change where."""
+    from pyte.screens import Char, StaticDefaultDict
+
+    line: StaticDefaultDict[int, Char] = StaticDefaultDict(Char(" "))
+    for x, (ch, fg, bold, reverse) in enumerate(drawn):
+        line[x] = Char(ch, fg=fg, bold=bold, reverse=reverse)
+    expected = [line[x] for x in range(12)]
+    assert compact(line, 12).cells(12) == expected
+
+
 def test_screen_and_scrollback_from_real_output() -> None:
     """Coloured, wide and combining text survives the trip through the scrollback."""
     terminal = Terminal(10, 2)
