@@ -31,7 +31,6 @@ from vncterm.transport import no_delay, write_now
 __all__ = ["RelayEnd", "hand_off"]
 
 
-
 @implementer(IHalfCloseableProtocol)
 class RelayEnd(Protocol):
     """One side of a relay: what it reads is written to its peer's transport."""

@@ -47,7 +47,7 @@ TunnelDone = Callable[[int, int, "BaseException | None"], None]
 _IN = select.EPOLLIN
 _OUT = select.EPOLLOUT
 _TROUBLE = select.EPOLLERR | select.EPOLLHUP
-#: The interest of an end that has not been registered yet or was removed.
+#: The interest of an end taken out of the epoll set (it has nothing to do for now).
 _UNREGISTERED = 0
 #: An end whose tunnel is being adopted (registered, but its peer perhaps not yet).
 _ADOPTING = -1
