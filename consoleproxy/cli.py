@@ -237,6 +237,7 @@ def _serve(reactor: Any, args: argparse.Namespace, config: Config, demo: bool) -
     from twisted.internet import defer
 
     from consoleproxy.service import ConsoleProxy, parse_proxy_settings
+    from vncterm import heap
 
     @defer.inlineCallbacks
     def go() -> Any:
@@ -258,6 +259,7 @@ def _serve(reactor: Any, args: argparse.Namespace, config: Config, demo: bool) -
             raise SystemExit(1) from None
         reactor.addSystemEventTrigger("before", "shutdown", proxy.stop)
         proxy.start_consoles()
+        heap.settle()
         https_url = None
         page_url = None
         for item in listening:

@@ -12,7 +12,7 @@ from twisted.internet import defer, task
 from twisted.internet.endpoints import TCP4ClientEndpoint, UNIXClientEndpoint, serverFromString
 from twisted.logger import Logger, globalLogBeginner, textFileLogObserver
 
-from vncterm import leandispatch
+from vncterm import heap, leandispatch
 from vncterm.backends.base import ConsoleSource
 from vncterm.backends.command import CommandSource
 from vncterm.backends.ptydevice import PtyDeviceSource
@@ -236,6 +236,7 @@ def run(reactor: Any, argv: Sequence[str]) -> Any:
     session.on_finished = lambda: done.callback(None)
     reactor.addSystemEventTrigger("before", "shutdown", session.stop)
     session.start()
+    heap.settle()
     yield done
     print("vncterm: the console ended and the last viewer left; exiting", flush=True)
     for port in ports:

@@ -205,7 +205,7 @@ def test_flood_shares_cells_and_scrollback_lines() -> None:
     """Cells of one rendition are shared objects, and a flood of one line is one stored line."""
     terminal = Terminal(10, 3)
     terminal.feed(b"\x1b[32my\r\n" * 100)
-    lines = list(terminal.scrollback)
+    lines = list(terminal.scrollback.packed())
     assert len(lines) == 98
     assert all(line is lines[0] for line in lines)
     other = Terminal(10, 3)

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vncterm.terminal.emulator import Terminal
-from vncterm.terminal.scrollback import Scrollback, compact
+from vncterm.terminal.scrollback import CompactLine, Scrollback, compact
 
 
 def test_scrolled_lines_are_kept_in_order() -> None:
@@ -50,7 +50,7 @@ def test_compact_round_trips_cells(drawn: list[tuple[int, str, bool]]) -> None:
     for x, ch, bold in drawn:
         line[x] = Char(ch, fg="red" if bold else "default", bold=bold)
     expected = [line[x] for x in range(12)]
-    assert compact(line, 12).cells(12) == expected
+    assert CompactLine(*compact(line, 12)).cells(12) == expected
 
 
 @settings(max_examples=300, deadline=None)
@@ -67,7 +67,7 @@ def test_compact_round_trips_cells_drawn_from_column_0(
     for x, (ch, fg, bold, reverse) in enumerate(drawn):
         line[x] = Char(ch, fg=fg, bold=bold, reverse=reverse)
     expected = [line[x] for x in range(12)]
-    assert compact(line, 12).cells(12) == expected
+    assert CompactLine(*compact(line, 12)).cells(12) == expected
 
 
 def test_screen_and_scrollback_from_real_output() -> None:

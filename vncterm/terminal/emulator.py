@@ -44,7 +44,7 @@ from pyte.screens import Char, StaticDefaultDict, wcwidth
 from vncterm.terminal.scrollback import (
     DEFAULT_SCROLLBACK_LINES,
     EMPTY_LINE,
-    CompactLine,
+    PackedLine,
     Scrollback,
     compact,
     compact_text,
@@ -209,7 +209,7 @@ def _expand(row: tuple[str, _Cells], default: Char) -> StaticDefaultDict[int, Ch
     return line
 
 
-def _compact_row(row: _Row, columns: int) -> CompactLine:
+def _compact_row(row: _Row, columns: int) -> PackedLine:
     if row is None:
         return EMPTY_LINE
     if type(row) is tuple:

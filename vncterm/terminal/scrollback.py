@@ -3,6 +3,12 @@
 pyte's HistoryScreen keeps every cell as its own object and is slow; here a line is stored as
 its text plus runs of identical attributes (a typical console line has one to three runs), so
 10,000 lines of 80 columns cost about a megabyte rather than a hundred.
+
+A stored line is a plain tuple (:data:`PackedLine`) of strings, integers and tuples, not an
+object of a class: CPython's garbage collector stops tracking such tuples after their first
+collection, so a full collection never walks the scrollback (10,000 lines of objects made each
+full collection of a vncterm process take about 15 ms; a process hosting many consoles
+multiplied that). :class:`CompactLine` is the same line with names, made when asked for.
 """
 
 from __future__ import annotations
@@ -20,6 +26,12 @@ DEFAULT_SCROLLBACK_LINES = 10_000
 
 #: Attributes of a cell without its character: Char's fields after `data`.
 Attributes = tuple[object, ...]
+#: ``(start column, attributes)`` pairs in column order; the first starts at 0.
+Runs = tuple[tuple[int, Attributes], ...]
+#: Cells holding more than one code point (a base and combining marks), by column.
+Clusters = tuple[tuple[int, str], ...]
+#: A stored line: (text, runs, clusters), the fields of `CompactLine`, in an exact tuple.
+PackedLine = tuple[str, Runs, Clusters]
 
 _DEFAULT_ATTRIBUTES: Attributes = tuple(Char(" "))[1:]
 
@@ -32,10 +44,8 @@ class CompactLine:
     """One line: its text (one character per column, padded) and attribute runs."""
 
     text: str
-    #: ``(start column, attributes)`` pairs in column order; the first starts at 0.
-    runs: tuple[tuple[int, Attributes], ...]
-    #: Cells holding more than one code point (a base and combining marks), by column.
-    clusters: tuple[tuple[int, str], ...] = ()
+    runs: Runs
+    clusters: Clusters = ()
 
     def cells(self, columns: int) -> list[Char]:
         """The line as `columns` cells (cut or padded with default blanks)."""
@@ -62,19 +72,18 @@ class CompactLine:
 #: Stands for the empty right half of a wide character, so the text has one code point per column.
 _WIDE_TAIL = "\0"
 
-EMPTY_LINE = CompactLine("", ((0, _DEFAULT_ATTRIBUTES),))
-
-
 #: The runs of a line drawn entirely with default attributes.
-_DEFAULT_RUNS: tuple[tuple[int, Attributes], ...] = ((0, _DEFAULT_ATTRIBUTES),)
+_DEFAULT_RUNS: Runs = ((0, _DEFAULT_ATTRIBUTES),)
+
+EMPTY_LINE: PackedLine = ("", _DEFAULT_RUNS, ())
 
 #: Most lines `compact_text` keeps for sharing (a flood repeats the same few lines).
 _MAX_SHARED_LINES = 512
 
-_shared_lines: dict[tuple[str, Attributes, int], CompactLine] = {}
+_shared_lines: dict[tuple[str, Attributes, int], PackedLine] = {}
 
 
-def compact(line: Mapping[int, Char] | None, columns: int) -> CompactLine:
+def compact(line: Mapping[int, Char] | None, columns: int) -> PackedLine:
     """Pack a pyte buffer line (a sparse column -> Char mapping); cost grows with the cells
     actually drawn, not with the width, since this runs for every line of a flood."""
     if not line:
@@ -121,7 +130,7 @@ def compact(line: Mapping[int, Char] | None, columns: int) -> CompactLine:
     return _finish("".join(chars), runs, current, tuple(clusters), columns)
 
 
-def _compact_contiguous(cells: list[Char], columns: int) -> CompactLine | None:
+def _compact_contiguous(cells: list[Char], columns: int) -> PackedLine | None:
     """`compact` of cells drawn from column 0 without gaps, or None if a cell holds other
     than exactly one code point (a wide character's stub, combining marks)."""
     data = list(map(_data_of, cells))
@@ -145,17 +154,17 @@ def _finish(
     text: str,
     runs: list[tuple[int, Attributes]],
     current: Attributes,
-    clusters: tuple[tuple[int, str], ...],
+    clusters: Clusters,
     columns: int,
-) -> CompactLine:
+) -> PackedLine:
     if len(runs) == 1 and runs[0][1] == _DEFAULT_ATTRIBUTES:
         text = text.rstrip(" ")  # default blanks are what padding restores
     elif current != _DEFAULT_ATTRIBUTES and len(text) < columns:
         runs.append((len(text), _DEFAULT_ATTRIBUTES))
-    return CompactLine(text, tuple(runs), clusters)
+    return (text, tuple(runs), clusters)
 
 
-def compact_text(text: str, attributes: Attributes, columns: int) -> CompactLine:
+def compact_text(text: str, attributes: Attributes, columns: int) -> PackedLine:
     """`compact` of a blank line on which ``text`` (one code point per cell, at most
     ``columns``) was drawn from column 0 with ``attributes`` (a `Char`'s fields after `data`).
 
@@ -167,11 +176,11 @@ def compact_text(text: str, attributes: Attributes, columns: int) -> CompactLine
     line = _shared_lines.get(key)
     if line is None:
         if attributes == _DEFAULT_ATTRIBUTES:
-            line = CompactLine(text.rstrip(" "), _DEFAULT_RUNS)
+            line = (text.rstrip(" "), _DEFAULT_RUNS, ())
         elif len(text) < columns:
-            line = CompactLine(text, ((0, attributes), (len(text), _DEFAULT_ATTRIBUTES)))
+            line = (text, ((0, attributes), (len(text), _DEFAULT_ATTRIBUTES)), ())
         else:
-            line = CompactLine(text, ((0, attributes),))
+            line = (text, ((0, attributes),), ())
         if len(_shared_lines) >= _MAX_SHARED_LINES:
             _shared_lines.clear()
         _shared_lines[key] = line
@@ -185,7 +194,7 @@ class Scrollback:
         if capacity < 0:
             raise ValueError("scrollback capacity must not be negative")
         self.capacity = capacity
-        self._lines: deque[CompactLine] = deque(maxlen=capacity or None)
+        self._lines: deque[PackedLine] = deque(maxlen=capacity or None)
         #: Lines ever added: lets a viewer keep its place while new lines arrive.
         self.total = 0
 
@@ -193,22 +202,26 @@ class Scrollback:
         return len(self._lines)
 
     def __iter__(self) -> Iterator[CompactLine]:
+        return (CompactLine(*line) for line in self._lines)
+
+    def packed(self) -> Iterator[PackedLine]:
+        """The stored lines themselves, oldest first (equal lines are often one object)."""
         return iter(self._lines)
 
-    def append(self, line: CompactLine) -> None:
+    def append(self, line: PackedLine) -> None:
         if self.capacity:
             self._lines.append(line)
             self.total += 1
 
-    def extend(self, lines: list[CompactLine]) -> None:
+    def extend(self, lines: list[PackedLine]) -> None:
         if self.capacity:
             self._lines.extend(lines)
             self.total += len(lines)
 
     def line(self, back: int) -> CompactLine:
         """The line `back` lines above the screen (1 is the most recent)."""
-        return self._lines[-back]
+        return CompactLine(*self._lines[-back])
 
     def text(self) -> list[str]:
         """Every stored line as text, oldest first, trailing spaces removed."""
-        return [line.text.replace(_WIDE_TAIL, "").rstrip() for line in self._lines]
+        return [line[0].replace(_WIDE_TAIL, "").rstrip() for line in self._lines]
