@@ -209,17 +209,18 @@ def run_console(args: argparse.Namespace) -> int:
 
 def run_serve(args: argparse.Namespace) -> int:
     from twisted.internet import task
-    from twisted.logger import globalLogBeginner, textFileLogObserver
+    from twisted.logger import globalLogBeginner
 
     from vncterm import leandispatch
+    from vncterm.logtext import TextLogObserver
 
     try:
         config, demo = load(args.config)
     except (ConfigError, OSError) as error:
         print(f"consoleproxy: {error}", file=sys.stderr)
         return 2
-    globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stderr)],
-                                     redirectStandardIO=False)
+    observer: Any = TextLogObserver(sys.stderr)
+    globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
     leandispatch.install()
     code = 0
 

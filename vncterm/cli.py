@@ -10,7 +10,7 @@ from typing import Any
 
 from twisted.internet import defer, task
 from twisted.internet.endpoints import TCP4ClientEndpoint, UNIXClientEndpoint, serverFromString
-from twisted.logger import Logger, globalLogBeginner, textFileLogObserver
+from twisted.logger import Logger, globalLogBeginner
 
 from vncterm import heap, leandispatch
 from vncterm.backends.base import ConsoleSource
@@ -19,6 +19,7 @@ from vncterm.backends.ptydevice import PtyDeviceSource
 from vncterm.backends.stream import StreamSource
 from vncterm.consolelog import DEFAULT_KEEP, DEFAULT_MAX_BYTES, ConsoleLog, parse_byte_size
 from vncterm.limits import DEFAULT_LIMITS
+from vncterm.logtext import TextLogObserver
 from vncterm.protocol import RfbViewerFactory
 from vncterm.recording import Recording
 from vncterm.session import ConsoleSession
@@ -244,7 +245,7 @@ def run(reactor: Any, argv: Sequence[str]) -> Any:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    observer: Any = textFileLogObserver(sys.stderr)
+    observer: Any = TextLogObserver(sys.stderr)
     globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
     leandispatch.install()
     task.react(run, (list(sys.argv[1:] if argv is None else argv),))
