@@ -5,10 +5,11 @@ its text plus runs of identical attributes (a typical console line has one to th
 10,000 lines of 80 columns cost about a megabyte rather than a hundred.
 
 A stored line is a plain tuple (:data:`PackedLine`) of strings, integers and tuples, not an
-object of a class: CPython's garbage collector stops tracking such tuples after their first
-collection, so a full collection never walks the scrollback (10,000 lines of objects made each
-full collection of a vncterm process take about 15 ms; a process hosting many consoles
-multiplied that). :class:`CompactLine` is the same line with names, made when asked for.
+object of a class: CPython's garbage collector stops tracking such tuples after a collection
+or two, so they are not collection work of their own (10,000 lines as objects made a full
+collection of a vncterm process take about 15 ms). The container that holds them is frozen out
+of collections at start-up (vncterm.heap). :class:`CompactLine` is the same line with names,
+made when asked for.
 """
 
 from __future__ import annotations
