@@ -138,7 +138,7 @@ def hand_off(relays: RelayThread, client: RelayEnd, server: RelayEnd,
     for end, transport in ((client, transports[0]), (server, transports[1])):
         if (
             not isinstance(transport, tcp.Connection)
-            or end._lost
+            or end.lost
             or end._read_closed
             or not transport.connected
             or transport.disconnecting
