@@ -572,6 +572,15 @@ class _Screen(pyte.Screen):
         # Whether lines on fresh rows may be taken as text (in bulk, or one at a time).
         as_text = not odd or last_stop > 0
 
+        def on_fresh_row(body: str) -> str | None:
+            """How ``body`` (a line without its CR LF) shows on a fresh bottom row, or None
+            when it cannot be kept as text there (a CR inside, a tab past the last stop, or
+            wider than the screen)."""
+            if "\r" in body:
+                return None
+            line = _expand_tabs(body, last_stop) if odd else body
+            return line if line is not None and len(line) <= columns else None
+
         def whole_lines(start: int) -> int:
             """Lines drawn whole on fresh bottom rows from piece ``start`` on, each ending
             with CR LF (or just LF when empty): they can be scrolled through in bulk."""
@@ -596,10 +605,8 @@ class _Screen(pyte.Screen):
                         if piece[-1] != "\r":
                             break
                         body = piece.rstrip("\r")
-                        if "\r" in body:
-                            break
-                        line = _expand_tabs(body, last_stop) if odd else body
-                        if line is None or len(line) > columns:
+                        line = on_fresh_row(body)
+                        if line is None:
                             break
                         bodies.append(body)
                         shown.append(line)
@@ -633,7 +640,7 @@ class _Screen(pyte.Screen):
             window += rows
             scrolled += count
             for body in reversed(bodies):
-                drawn = _drawn_last(body) if odd else body[-1:]
+                drawn = _drawn_last(body)
                 if drawn:
                     last = drawn
                     break
@@ -657,12 +664,11 @@ class _Screen(pyte.Screen):
                     if window is not None and number and x == 0 and as_text:
                         # A line on the fresh bottom row: keep it as text for now.
                         body = piece.rstrip("\r")
-                        as_shown = (_expand_tabs(body, last_stop) if odd else body) if (
-                            "\r" not in body) else None
-                        if as_shown is not None and len(as_shown) <= columns:
+                        as_shown = on_fresh_row(body)
+                        if as_shown is not None:
                             if as_shown:
                                 window[-1] = (as_shown, cells)
-                                last = (_drawn_last(body) if odd else body[-1]) or last
+                                last = _drawn_last(body) or last
                             x = 0 if len(body) < len(piece) else len(as_shown)
                             if number < final:
                                 line_feed()
