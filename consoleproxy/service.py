@@ -1,11 +1,11 @@
 """The consoleproxy service: builds the registry, sessions, hosted text consoles and listeners
-from a :class:`~consoleproxy.registry.Config`, and owns TLS (certificates, protocol versions).
+from a :class:`~consoleproxy.registry.Config`.
 
 Listeners are Twisted endpoint strings. ``ssl:`` endpoints are served by wrapping the
-equivalent ``tcp:`` endpoint in TLS with options built here, so that the minimum TLS version
-is ours to choose (1.2 by default) and a missing certificate can be generated: with no
-``privateKey=`` in the endpoint and no certificate in the configuration, a self-signed one is
-made once under the state directory and reused on every later start.
+equivalent ``tcp:`` endpoint in TLS whose options :mod:`consoleproxy.tls` builds (versions,
+ciphers, ALPN); with no ``privateKey=`` in the endpoint and no certificate in the
+configuration, a self-signed certificate is made once under the state directory and reused on
+every later start.
 
 The ``[proxy]`` table of the configuration (all keys optional)::
 
@@ -23,10 +23,7 @@ The ``[proxy]`` table of the configuration (all keys optional)::
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import os
-import re
 import resource
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -38,7 +35,6 @@ from twisted.internet.endpoints import (
     UNIXClientEndpoint,
     serverFromString,
 )
-from twisted.internet.ssl import CertificateOptions, TLSVersion
 from twisted.logger import Logger
 from twisted.protocols.tls import TLSMemoryBIOFactory
 
@@ -47,6 +43,13 @@ from consoleproxy.limits import Limits
 from consoleproxy.protocol import ConsoleProxyFactory, TextConsole
 from consoleproxy.registry import BackendKind, BackendSpec, Config, ConfigError, Registry
 from consoleproxy.relaythread import RelayThread
+from consoleproxy.tls import (
+    TLS_VERSIONS,
+    ServerTLS,
+    certificate_options,
+    ensure_certificate,
+    split_tls_endpoint,
+)
 from consoleproxy.websocket import WebSocketSettings
 from vncterm.backends.base import ConsoleSource
 from vncterm.backends.command import CommandSource
@@ -61,28 +64,14 @@ __all__ = [
     "ConsoleProxy",
     "HostedTextConsole",
     "ProxySettings",
-    "certificate_options",
     "default_state_dir",
-    "ensure_certificate",
     "parse_proxy_settings",
-    "split_tls_endpoint",
 ]
 
 log = Logger()
 
 #: Listeners when neither the command line nor the configuration names any.
 DEFAULT_LISTEN: Final = ("tcp:8080:interface=127.0.0.1", "ssl:8443:interface=127.0.0.1")
-
-_TLS_VERSIONS: Final = {
-    "1.0": TLSVersion.TLSv1_0,
-    "1.1": TLSVersion.TLSv1_1,
-    "1.2": TLSVersion.TLSv1_2,
-    "1.3": TLSVersion.TLSv1_3,
-}
-# Endpoint parameters that configure TLS rather than the TCP listener under it.
-_TLS_PARAMETERS: Final = frozenset({"privateKey", "certKey"})
-_UNSUPPORTED_TLS_PARAMETERS: Final = frozenset({"extraCertChain", "sslmethod", "dhParameters"})
-
 
 @dataclass(frozen=True, slots=True)
 class ProxySettings:
@@ -159,7 +148,7 @@ def parse_proxy_settings(table: Mapping[str, Any]) -> ProxySettings:
             raise ConfigError("proxy.relay_thread", "must be true or false")
         values["relay_thread"] = table["relay_thread"]
     if "tls_minimum" in table:
-        if table["tls_minimum"] not in _TLS_VERSIONS:
+        if table["tls_minimum"] not in TLS_VERSIONS:
             raise ConfigError("proxy.tls_minimum", 'must be "1.0", "1.1", "1.2" or "1.3"')
         values["tls_minimum"] = table["tls_minimum"]
     for name, low, high in (("max_sessions_per_console", 1, 1 << 20), ("columns", 10, 500),
@@ -239,149 +228,6 @@ def serverless_tcp_endpoint(reactor: Any, host: str, port: int) -> Any:
     return default_backend_endpoint(reactor, parse_backend(f"tcp:{bracketed}:{port}"))
 
 
-# -- TLS ---------------------------------------------------------------------------------------
-
-
-def ensure_certificate(state_dir: Path, host_address: str, host_name: str) -> tuple[Path, Path]:
-    """(certificate, key) PEM paths under ``state_dir/tls``, made once (self-signed) and reused."""
-    directory = state_dir / "tls"
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    if cert_path.is_file() and key_path.is_file():
-        return cert_path, key_path
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    key = ec.generate_private_key(ec.SECP256R1())
-    names: list[x509.GeneralName] = [
-        x509.DNSName("localhost"),
-        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-        x509.IPAddress(ipaddress.ip_address("::1")),
-    ]
-    try:
-        address = ipaddress.ip_address(host_address)
-    except ValueError:
-        names.append(x509.DNSName(host_address))
-    else:
-        if x509.IPAddress(address) not in names:
-            names.append(x509.IPAddress(address))
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host_name[:64] or "consoleproxy")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=3650))
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    # Written under temporary names and renamed, so a crash never leaves half a key pair.
-    for path, data, mode in ((key_path, key_pem, 0o600),
-                             (cert_path, certificate.public_bytes(serialization.Encoding.PEM),
-                              0o644)):
-        temporary = path.with_suffix(".tmp")
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-        os.replace(temporary, path)
-    log.info("generated a self-signed TLS certificate in {path}", path=str(cert_path))
-    return cert_path, key_path
-
-
-def certificate_options(cert_path: str | Path, key_path: str | Path | None,
-                        minimum: str = "1.2") -> CertificateOptions:
-    """TLS server options from PEM files; versions below ``minimum`` are refused.
-
-    The certificate file may hold a chain (leaf first) and, when ``key_path`` is None, the key.
-    """
-    from cryptography import x509
-    from cryptography.hazmat.primitives.serialization import load_pem_private_key
-
-    cert_pem = Path(cert_path).read_bytes()
-    key_pem = Path(key_path).read_bytes() if key_path is not None else cert_pem
-    key_block = _PEM_KEY.search(key_pem)
-    if key_block is None:
-        raise ValueError(f"no PEM private key in {key_path or cert_path}")
-    chain = x509.load_pem_x509_certificates(cert_pem)
-    options: dict[str, Any] = {
-        "privateKey": load_pem_private_key(key_block.group(0), password=None),
-        "certificate": chain[0],
-        "extraCertChain": chain[1:],
-    }
-    version = _TLS_VERSIONS[minimum]
-    if version in (TLSVersion.TLSv1_0, TLSVersion.TLSv1_1):
-        options["insecurelyLowerMinimumTo"] = version
-    else:
-        options["raiseMinimumTo"] = version
-    return CertificateOptions(**options)
-
-
-_PEM_KEY: Final = re.compile(
-    rb"-----BEGIN ([A-Z ]*)PRIVATE KEY-----.+?-----END \1PRIVATE KEY-----", re.DOTALL
-)
-
-
-def _split_unescaped(text: str) -> list[str]:
-    # Endpoint strings separate fields with ':' and escape a literal ':' as '\:'.
-    fields, current, escaped = [], [], False
-    for char in text:
-        if escaped:
-            current.append("\\" + char)
-            escaped = False
-        elif char == "\\":
-            escaped = True
-        elif char == ":":
-            fields.append("".join(current))
-            current = []
-        else:
-            current.append(char)
-    fields.append("".join(current))
-    return fields
-
-
-def _unescape(text: str) -> str:
-    out, escaped = [], False
-    for char in text:
-        if escaped or char != "\\":
-            out.append(char)
-            escaped = False
-        else:
-            escaped = True
-    return "".join(out)
-
-
-def split_tls_endpoint(description: str) -> tuple[str, dict[str, str]] | None:
-    """For an ``ssl:`` endpoint string, the ``tcp:`` string under it and its TLS parameters.
-
-    Returns None for any other endpoint. Raises ValueError for TLS parameters we do not
-    support (use the configuration instead).
-    """
-    fields = _split_unescaped(description)
-    if fields[0] != "ssl":
-        return None
-    kept, tls = ["tcp"], {}
-    for field in fields[1:]:
-        name, equals, value = field.partition("=")
-        if equals and name in _TLS_PARAMETERS:
-            tls[name] = _unescape(value)
-        elif equals and name in _UNSUPPORTED_TLS_PARAMETERS:
-            raise ValueError(f"{name}= is not supported in ssl: endpoints here")
-        else:
-            kept.append(field)
-    return ":".join(kept), tls
-
-
 # -- the service ---------------------------------------------------------------------------------
 
 
@@ -449,7 +295,7 @@ class ConsoleProxy:
         for console in self.text_consoles.values():
             console.start()
 
-    def tls_options(self) -> CertificateOptions:
+    def tls_options(self) -> ServerTLS:
         """TLS options from the configured certificate, or a generated self-signed one."""
         settings = self.settings
         if settings.certificate is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ssl
+import warnings
 from pathlib import Path
 
 import pytest
@@ -12,11 +13,12 @@ from twisted.internet.testing import MemoryReactorClock
 
 from consoleproxy.cli import demo_config_text, format_console_list
 from consoleproxy.registry import ConfigError, Registry, parse_config
-from consoleproxy.service import (
-    ConsoleProxy,
+from consoleproxy.service import ConsoleProxy, parse_proxy_settings
+from consoleproxy.tls import (
+    INTERMEDIATE_CIPHERS,
+    ServerTLS,
     certificate_options,
     ensure_certificate,
-    parse_proxy_settings,
     split_tls_endpoint,
 )
 from tests.proxy.helpers import CONFIG_TEXT, RFB_RELAY, TEXT_BACKEND
@@ -60,14 +62,92 @@ def test_self_signed_certificate_is_made_once_and_reused(tmp_path: Path) -> None
     assert cert.read_bytes() == first
 
 
-def test_tls_1_2_is_the_default_minimum(tmp_path: Path) -> None:
-    """The TLS options refuse TLS 1.1 unless an older minimum is configured."""
+def _handshake(server: ServerTLS, client: ssl.SSLContext) -> ssl.SSLObject:
+    """Run a TLS handshake in memory between ``server`` and a Python ``client``; raises
+    ssl.SSLError (or OpenSSL's SSL.Error) when it fails."""
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls_client = client.wrap_bio(incoming, outgoing, server_hostname="localhost")
+    tls_server = server.serverConnectionForTLS(None)  # type: ignore[arg-type]
+    tls_server.set_accept_state()
+    for _ in range(20):
+        try:
+            tls_client.do_handshake()
+            return tls_client
+        except ssl.SSLWantReadError:
+            pass
+        tls_server.bio_write(outgoing.read())
+        try:
+            tls_server.do_handshake()
+        except SSL.WantReadError:
+            pass
+        try:
+            incoming.write(tls_server.bio_read(65536))
+        except SSL.WantReadError:
+            pass
+    raise AssertionError("handshake did not finish")
+
+
+def _client(*, maximum: ssl.TLSVersion | None = None, ciphers: str | None = None,
+            alpn: list[str] | None = None) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    if maximum is not None:
+        context.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+        context.maximum_version = maximum
+    if ciphers is not None:
+        context.set_ciphers(ciphers)
+    if alpn is not None:
+        context.set_alpn_protocols(alpn)
+    return context
+
+
+def test_browsers_offering_alpn_get_http_1_1(tmp_path: Path) -> None:
+    """A client offering h2 and http/1.1 over ALPN (every browser, curl) is served HTTP/1.1;
+    one offering only protocols we do not speak still connects, with no protocol selected."""
     cert, key = ensure_certificate(tmp_path, "127.0.0.1", "h")
-    strict = certificate_options(cert, key).getContext()
-    relaxed = certificate_options(cert, key, "1.0").getContext()
-    assert strict.set_options(0) & SSL.OP_NO_TLSv1_1
-    assert not relaxed.set_options(0) & SSL.OP_NO_TLSv1_1
-    assert ssl.HAS_TLSv1_2
+    server = certificate_options(cert, key)
+    offered = _handshake(server, _client(alpn=["h2", "http/1.1"]))
+    assert offered.selected_alpn_protocol() == "http/1.1"
+    assert _handshake(server, _client(alpn=["h2"])).selected_alpn_protocol() is None
+    assert _handshake(server, _client()).selected_alpn_protocol() is None
+
+
+def test_tls_1_2_is_the_default_minimum(tmp_path: Path) -> None:
+    """A TLS 1.1 client is refused unless an older minimum is configured."""
+    cert, key = ensure_certificate(tmp_path, "127.0.0.1", "h")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # what the test is about
+        old_client = _client(maximum=ssl.TLSVersion.TLSv1_1, ciphers="DEFAULT:@SECLEVEL=0")
+    with pytest.raises((ssl.SSLError, SSL.Error)):
+        _handshake(certificate_options(cert, key), old_client)
+    try:
+        accepted = _handshake(certificate_options(cert, key, "1.0"), old_client)
+    except (ssl.SSLError, SSL.Error) as error:
+        pytest.skip(f"this OpenSSL cannot speak TLS 1.1 at all ({error})")
+    assert accepted.version() == "TLSv1.1"
+    assert _handshake(certificate_options(cert, key), _client()).version() == "TLSv1.3"
+
+
+def test_tls_1_2_offers_only_forward_secret_aead_suites(tmp_path: Path) -> None:
+    """TLS 1.2 clients get ECDHE with AES-GCM or ChaCha20; CBC and SHA-1 suites are refused."""
+    cert, key = ensure_certificate(tmp_path, "127.0.0.1", "h")
+    server = certificate_options(cert, key)
+    tls12 = ssl.TLSVersion.TLSv1_2
+    for cbc in ("ECDHE-ECDSA-AES128-SHA", "ECDHE-ECDSA-AES256-SHA384", "AES128-SHA"):
+        with pytest.raises((ssl.SSLError, SSL.Error)):
+            _handshake(server, _client(maximum=tls12, ciphers=cbc))
+    chosen = _handshake(server, _client(maximum=tls12)).cipher()
+    assert chosen is not None and chosen[0] in INTERMEDIATE_CIPHERS.split(":")
+    assert chosen[1] == "TLSv1.2"
+
+
+def test_a_key_that_does_not_match_the_certificate_is_refused(tmp_path: Path) -> None:
+    """Mismatched PEM files are a clear error at start-up, not a handshake failure later."""
+    cert, _ = ensure_certificate(tmp_path / "a", "127.0.0.1", "h")
+    _, other_key = ensure_certificate(tmp_path / "b", "127.0.0.1", "h")
+    with pytest.raises(ValueError, match="does not match"):
+        certificate_options(cert, other_key)
 
 
 def test_service_hosts_one_session_per_text_backend(tmp_path: Path) -> None:
