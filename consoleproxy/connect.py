@@ -271,6 +271,10 @@ def _request_line_version(line: bytes) -> str | None:
 
 def _build_request(request_line: tuple[str, str, str], headers: list[tuple[str, str]]) -> Request:
     method, target, version = request_line
+    if sum(name == "host" for name, _ in headers) > 1:
+        # RFC 9112 section 3.2: which one would be meant? (A missing Host is tolerated: nova
+        # sends HTTP/1.1 with no header at all.)
+        raise RemoteProtocolError(400, "more than one Host header")
     for name, value in headers:
         if name == "content-length" and value != "0":
             raise RemoteProtocolError(400, "a console request carries no body")

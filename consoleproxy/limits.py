@@ -27,6 +27,9 @@ class Limits:
     max_password_bytes: int = 1024
     #: Largest XML-RPC request body accepted by the XenAPI endpoint.
     max_xmlrpc_body_bytes: int = 1024 * 1024
+    #: Deepest nesting of elements in an XML-RPC request (XenAPI calls need about 8); deeper
+    #: is refused before any value is built.
+    max_xmlrpc_depth: int = 64
     #: Seconds a client may take to send a whole XML-RPC request.
     xmlrpc_deadline: float = 30.0
     #: Most client connections open at once (preamble, relay and XML-RPC together).

@@ -729,7 +729,8 @@ class FrontDoorProtocol(Protocol):
             return
         if request.method == "GET":
             try:
-                self._websocket = WebSocketStream(request)
+                self._websocket = WebSocketStream(
+                    request, allowed_origins=factory.websocket.allowed_origins)
             except UpgradeRefused as refused:
                 self._refuse(refused.status, refused.reason, refused.headers)
                 return

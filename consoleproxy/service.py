@@ -19,11 +19,13 @@ The ``[proxy]`` table of the configuration (all keys optional)::
     novnc_dir = "/usr/share/novnc"                # noVNC for the viewer pages (default: searched)
     websocket_ping_interval = 30                  # seconds of client silence before a Ping
     websocket_idle_timeout = 900                  # close after this long without input (off)
+    websocket_allowed_origins = ["https://xo.example.com"]  # other pages that may open consoles
 """
 
 from __future__ import annotations
 
 import os
+import re
 import resource
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -87,6 +89,8 @@ class ProxySettings:
     novnc_dir: str | None = None
     websocket_ping_interval: float = 30.0
     websocket_idle_timeout: float | None = None
+    #: Origins besides the listener's own whose pages may open WebSocket consoles.
+    websocket_allowed_origins: frozenset[str] = frozenset()
     #: Relay plain TCP tunnels on a thread of their own (consoleproxy.relaythread).
     relay_thread: bool = True
 
@@ -119,7 +123,7 @@ def parse_proxy_settings(table: Mapping[str, Any]) -> ProxySettings:
     """Check the ``[proxy]`` table; raises ConfigError naming the bad key."""
     known = {"listen", "certificate", "private_key", "tls_minimum", "max_sessions_per_console",
              "columns", "rows", "novnc_dir", "websocket_ping_interval",
-             "websocket_idle_timeout", "relay_thread"}
+             "websocket_idle_timeout", "websocket_allowed_origins", "relay_thread"}
     for name in table:
         if name not in known:
             raise ConfigError(f"proxy.{name}", f"unknown key; expected one of "
@@ -132,6 +136,14 @@ def parse_proxy_settings(table: Mapping[str, Any]) -> ProxySettings:
         ):
             raise ConfigError("proxy.listen", "must be a non-empty array of endpoint strings")
         values["listen"] = tuple(listen)
+    if "websocket_allowed_origins" in table:
+        origins = table["websocket_allowed_origins"]
+        if not isinstance(origins, list) or not all(
+            isinstance(item, str) and re.fullmatch(r"https?://[^/\s]+", item) for item in origins
+        ):
+            raise ConfigError("proxy.websocket_allowed_origins",
+                              'must be an array of origins like "https://xo.example.com"')
+        values["websocket_allowed_origins"] = frozenset(origins)
     for name in ("websocket_ping_interval", "websocket_idle_timeout"):
         if name in table:
             value = table[name]
@@ -284,6 +296,7 @@ class ConsoleProxy:
             websocket=WebSocketSettings(
                 ping_interval=self.settings.websocket_ping_interval,
                 idle_timeout=self.settings.websocket_idle_timeout,
+                allowed_origins=self.settings.websocket_allowed_origins,
             ),
             novnc_dir=self.settings.novnc_dir,
             relays=self.relays,

@@ -31,6 +31,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Final, Literal
 
+import h11
 from wsproto import ConnectionType
 from wsproto.connection import Connection, ConnectionState
 from wsproto.events import (
@@ -61,6 +62,7 @@ __all__ = [
     "WebSocketSettings",
     "WebSocketStream",
     "choose_subprotocol",
+    "origin_allowed",
 ]
 
 NEED_DATA: Final = Signal.NEED_DATA
@@ -83,6 +85,9 @@ class WebSocketSettings:
     #: Seconds without real viewer input (keys, pointer, clipboard; not pings, pongs or
     #: update requests) after which the connection is closed; None (the default) never.
     idle_timeout: float | None = None
+    #: Origins (``scheme://host[:port]``) besides the listener's own whose pages may open
+    #: consoles, e.g. a Xen Orchestra web UI on another host. See :func:`origin_allowed`.
+    allowed_origins: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if not self.ping_interval > 0:
@@ -149,14 +154,53 @@ def choose_subprotocol(offered: Iterable[str]) -> str | None:
     raise UpgradeRefused(400, "only the binary WebSocket subprotocol is supported")
 
 
+_DEFAULT_PORTS: Final = {"http": "80", "https": "443", "ws": "80", "wss": "443"}
+
+
+def _normal_origin(origin: str) -> tuple[str, str]:
+    """(scheme, authority) of an Origin, lower-cased, without the scheme's default port."""
+    scheme, _, authority = origin.strip().lower().partition("://")
+    authority = authority.rstrip("/")
+    default = _DEFAULT_PORTS.get(scheme)
+    if default is not None and authority.endswith(f":{default}") and not authority.endswith("]"):
+        authority = authority[: -len(default) - 1]
+    return scheme, authority
+
+
+def origin_allowed(request: Request, allowed: frozenset[str] = frozenset()) -> bool:
+    """Whether a WebSocket upgrade may come from the page that sent it.
+
+    Browsers always send ``Origin`` with a WebSocket upgrade and let any page open one to
+    any host, with whatever credentials it can put in the URL; so a page of another origin
+    is refused whatever session it carries, unless the operator listed its origin. Clients
+    that are not browsers (Xen Orchestra's server, websockify clients) send no Origin and
+    are not affected. ``null`` (sandboxed frames, file: pages) is foreign.
+    """
+    origin = request.header("origin")
+    if origin is None:
+        return True
+    scheme, authority = _normal_origin(origin)
+    if origin.strip() == "null" or not authority:
+        return False
+    if f"{scheme}://{authority}" in {"://".join(_normal_origin(item)) for item in allowed}:
+        return True
+    host = (request.header("host") or "").strip().lower()
+    if host.endswith(f":{_DEFAULT_PORTS.get(scheme, '')}") and not host.endswith("]"):
+        host = host.rsplit(":", 1)[0]
+    return authority == host
+
+
 class WebSocketStream:
     """One accepted WebSocket carrying a byte stream in binary messages, server side."""
 
-    def __init__(self, request: Request) -> None:
-        """Check ``request`` as a WebSocket upgrade; raises UpgradeRefused (400 or 426)."""
+    def __init__(self, request: Request, *, allowed_origins: frozenset[str] = frozenset()
+                 ) -> None:
+        """Check ``request`` as a WebSocket upgrade; raises UpgradeRefused (400, 403 or 426)."""
         if not request.is_websocket_upgrade:
             raise UpgradeRefused(426, "a WebSocket upgrade is required",
                                  [("Upgrade", "websocket")])
+        if not origin_allowed(request, allowed_origins):
+            raise UpgradeRefused(403, "WebSocket from a foreign origin")
         versions = request.header_values("sec-websocket-version")
         if not versions or versions[0].strip() != WEBSOCKET_VERSION:
             raise UpgradeRefused(426 if versions else 400, "unsupported WebSocket version",
@@ -172,7 +216,9 @@ class WebSocketStream:
         try:
             self._handshake.initiate_upgrade_connection(headers, request.target)
             list(self._handshake.events())
-        except (WsRemoteProtocolError, WsLocalProtocolError, ValueError) as error:
+        except (WsRemoteProtocolError, WsLocalProtocolError, h11.ProtocolError,
+                ValueError) as error:
+            # wsproto lets h11's own errors through (a duplicate Host, say).
             raise UpgradeRefused(400, f"malformed WebSocket upgrade: {error}") from None
         self._connection: Connection | None = None
         self._outgoing = bytearray()

@@ -20,16 +20,13 @@ from typing import Any, Final
 from consoleproxy.auth import AuthenticationFailed, SessionStore
 from consoleproxy.limits import DEFAULT_LIMITS, Limits
 from consoleproxy.registry import NULL_REF, VM, Console, Registry
+from consoleproxy.xmlrpcbody import XmlRpcBodyError, parse_method_call
 
 __all__ = ["API_VERSION_MAJOR", "API_VERSION_MINOR", "XenApiDispatcher", "XenApiFailure"]
 
 #: The API version reported by host records (that of XenServer 8 / XCP-ng 8.3).
 API_VERSION_MAJOR: Final = 2
 API_VERSION_MINOR: Final = 21
-
-# XML-RPC fault codes from the "specification for fault code interoperability".
-_FAULT_PARSE_ERROR: Final = -32700
-_FAULT_INVALID_REQUEST: Final = -32600
 
 _Record = dict[str, Any]
 
@@ -125,17 +122,11 @@ class XenApiDispatcher:
 
     def handle(self, body: bytes) -> bytes:
         """Answer one XML-RPC request body with a complete ``methodResponse`` body."""
-        if len(body) > self._limits.max_xmlrpc_body_bytes:
-            return _fault(_FAULT_INVALID_REQUEST, "request too large")
-        if b"<!DOCTYPE" in body.upper() or b"<!ENTITY" in body.upper():
-            # XML-RPC has no use for a DTD; refusing one up front rules out entity expansion.
-            return _fault(_FAULT_INVALID_REQUEST, "document type declarations are not allowed")
         try:
-            params, name = xmlrpc.client.loads(body, use_builtin_types=True)
-        except Exception:  # expat, xmlrpc and conversion errors alike: the body is bad
-            return _fault(_FAULT_PARSE_ERROR, "parse error: not an XML-RPC request")
-        if name is None:
-            return _fault(_FAULT_INVALID_REQUEST, "not a methodCall")
+            name, params = parse_method_call(body, max_bytes=self._limits.max_xmlrpc_body_bytes,
+                                             max_depth=self._limits.max_xmlrpc_depth)
+        except XmlRpcBodyError as error:
+            return _fault(error.code, error.message)
         result = self.call(name, params)
         return xmlrpc.client.dumps((result,), methodresponse=True, allow_none=False).encode("utf-8")
 

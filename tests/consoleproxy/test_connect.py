@@ -280,6 +280,8 @@ def test_a_real_sized_cookie_header_fits() -> None:
         (b"CONNECT /c HTTP/1.1\r\nA: b\rc\r\n\r\n", 400),
         (b"CONNECT /c HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello", 400),
         (b"CONNECT /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+        (b"CONNECT /c HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+        (b"GET /console HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nhost: a\r\n\r\n", 400),
     ],
 )
 def test_malformed_requests(data: bytes, status: int) -> None:

@@ -38,6 +38,10 @@ def test_proxy_settings_are_checked_by_name() -> None:
     assert not parse_proxy_settings({"relay_thread": False}).relay_thread
     with pytest.raises(ConfigError, match=r"proxy\.relay_thread"):
         parse_proxy_settings({"relay_thread": "no"})
+    origins = parse_proxy_settings({"websocket_allowed_origins": ["https://xo.example.com"]})
+    assert origins.websocket_allowed_origins == frozenset({"https://xo.example.com"})
+    with pytest.raises(ConfigError, match=r"proxy\.websocket_allowed_origins"):
+        parse_proxy_settings({"websocket_allowed_origins": ["xo.example.com/page"]})
 
 
 def test_ssl_endpoints_split_into_tcp_and_tls_parameters() -> None:

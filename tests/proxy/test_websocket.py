@@ -4,6 +4,7 @@ keep-alive pings and the idle timeout."""
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from consoleproxy.websocket import WebSocketSettings
 from tests.proxy.helpers import (
     GUEST_VM,
     HALTED_CONSOLE,
+    PASSWORD,
     RFB_RELAY,
     RFB_TEXT,
     VT100_TEXT,
@@ -153,18 +155,59 @@ def test_a_plain_get_of_the_console_path_gets_426() -> None:
     assert refused_with(transport, 426, headers=(("Upgrade", "websocket"),))
 
 
-def test_a_cookie_sent_from_another_origin_is_ignored() -> None:
-    """A cross-origin page cannot use the browser's cookie; the same origin can."""
+@pytest.mark.parametrize("origin", ["https://evil.example", "null", "http://127.0.0.1:81",
+                                    "http://127.0.0.1.evil.example"])
+def test_a_page_of_another_origin_is_refused_whatever_session_it_carries(origin: str) -> None:
+    """A foreign page gets 403 before any credential is looked at: a cookie, a session in the
+    query and Basic credentials alike (a browser lets any page put them in the URL)."""
     harness = Harness()
     session = harness.login()
     target = f"/console?ref=OpaqueRef:{RFB_TEXT}"
-    transport, _ = upgrade(harness, upgrade_request(
-        target, cookie=f"session_id={session}", origin="https://evil.example",
-        host="127.0.0.1"))
-    assert refused_with(transport, 401)
-    transport, frames = upgrade(harness, upgrade_request(
-        target, cookie=f"session_id={session}", origin="http://127.0.0.1", host="127.0.0.1"))
+    basic = base64.b64encode(f"root:{PASSWORD}".encode()).decode()
+    for head in (
+        upgrade_request(target, cookie=f"session_id={session}", origin=origin),
+        upgrade_request(f"{target}&session_id={session}", origin=origin),
+        upgrade_request(target, origin=origin, extra=f"Authorization: Basic {basic}\r\n"),
+    ):
+        transport, frames = upgrade(harness, head)
+        assert refused_with(transport, 403), head
+        assert not frames.data
+
+
+def test_the_same_origin_and_clients_without_origin_are_served() -> None:
+    """The listener's own pages (any spelling of its default port) and non-browser clients
+    (no Origin header) get 101."""
+    harness = Harness()
+    session = harness.login()
+    target = f"/console?ref=OpaqueRef:{RFB_TEXT}&session_id={session}"
+    for origin, host in (("http://127.0.0.1", "127.0.0.1"), ("https://h:8443", "h:8443"),
+                         ("https://H", "h:443"), (None, "127.0.0.1")):
+        _, frames = upgrade(harness, upgrade_request(target, origin=origin, host=host))
+        assert bytes(frames.data) == GREETING, origin
+
+
+def test_a_configured_origin_may_open_consoles_but_not_with_the_cookie() -> None:
+    """An origin the operator listed is served with a query session; the browser's cookie is
+    still not sent on its behalf."""
+    harness = Harness(websocket=WebSocketSettings(
+        allowed_origins=frozenset({"https://xo.example.com"})))
+    session = harness.login()
+    target = f"/console?ref=OpaqueRef:{RFB_TEXT}"
+    _, frames = upgrade(harness, upgrade_request(
+        f"{target}&session_id={session}", origin="https://xo.example.com:443"))
     assert bytes(frames.data) == GREETING
+    transport, _ = upgrade(harness, upgrade_request(
+        target, cookie=f"session_id={session}", origin="https://xo.example.com"))
+    assert refused_with(transport, 401)
+
+
+def test_a_duplicate_host_on_an_upgrade_is_a_clean_400() -> None:
+    """Two Host headers on a WebSocket upgrade get 400 (it was a 500 with a traceback)."""
+    harness = Harness()
+    head = upgrade_request(f"/console?ref=OpaqueRef:{RFB_TEXT}&session_id={harness.login()}",
+                           extra="Host: other\r\n")
+    transport, _ = upgrade(harness, head)
+    assert refused_with(transport, 400)
 
 
 def test_xen_orchestra_preamble_is_answered() -> None:
