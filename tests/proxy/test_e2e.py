@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import os
 import select
+import shutil
 import socket
 import ssl
 import struct
@@ -15,6 +16,7 @@ import textwrap
 import threading
 import time
 import warnings
+import xmlrpc.client
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -396,3 +398,22 @@ def test_sample_flow_script_reads_the_greeting(server: Server) -> None:
         capture_output=True, timeout=DEADLINE, check=True,
     )
     assert b"RFB greeting: b'RFB 003.008\\n'" in result.stdout
+
+
+def test_curl_offering_alpn_gets_xml_rpc_over_https(server: Server) -> None:
+    """curl offers h2 and http/1.1 over ALPN, as browsers do: the TLS listener selects
+    http/1.1 and answers (every ALPN client got TLS alert 80 under Twisted 26.10)."""
+    curl = shutil.which("curl")
+    if curl is None:
+        pytest.skip("curl is not installed (apt-get install curl)")
+    body = xmlrpc.client.dumps(("root", PASSWORD, "2.21", "curl"), "session.login_with_password")
+    result = subprocess.run(
+        [curl, "-sS", "-k", "-v", "--max-time", "20", "--data-binary", "@-",
+         "-H", "Content-Type: text/xml", server.https_url],
+        input=body.encode(), capture_output=True, timeout=30, check=False,
+    )
+    trace = result.stderr.decode(errors="replace")
+    assert result.returncode == 0, trace
+    assert "ALPN: server accepted http/1.1" in trace
+    (reply,), _ = xmlrpc.client.loads(result.stdout)
+    assert reply["Status"] == "Success"
