@@ -41,7 +41,8 @@ def consoleproxy(
     env: dict[str, str] | None = None,
 ) -> Iterator[dict[str, int]]:
     """`python -m consoleproxy serve ARGUMENTS`, its log in DIRECTORY/proxy.log; yields
-    {"http": port, "https": port} once it printed its `listeners` listening lines."""
+    {"http": port, "https": port, "pid": its process id} once it printed its `listeners`
+    listening lines."""
     with open(directory / "proxy.log", "wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "consoleproxy", "serve", *arguments],
@@ -67,6 +68,7 @@ def consoleproxy(
                     url = urlsplit(line.split("listening on ", 1)[1].split()[0])
                     assert url.port is not None
                     ports[url.scheme] = url.port
+        ports["pid"] = process.pid
         yield ports
     finally:
         stop(process)
