@@ -15,6 +15,15 @@ Choices (documented because real clients differ):
   :func:`hash_password`) or ``pbkdf2_sha256$<iterations>$<salt_b64>$<hash_b64>``. Checking
   an unknown user still costs one hash, so timing does not reveal which users exist.
 * Sessions live in memory only; restarting the proxy logs everyone out.
+* Session caps (``consoleproxy.limits``) keep one user's logins from ending another user's
+  session: a user past ``max_sessions_per_originator`` sessions from one originator loses
+  that originator's least recently active one (xapi evicts per originator too), a user past
+  ``max_sessions_per_user`` loses their own least recently active one, and at the global
+  ``max_sessions`` backstop a session of the user holding the most goes, unless that would be
+  someone else's only session: then the login fails.
+* A login is split in three so the costly hash can run off the event loop:
+  :meth:`SessionStore.password_check` (cheap, on the loop), :meth:`PasswordCheck.run`
+  (the hash: any thread, touches nothing shared) and :meth:`SessionStore.open_session`.
 """
 
 from __future__ import annotations
@@ -27,22 +36,25 @@ import secrets
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final, Protocol
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Final, Protocol, TypeVar
 
 from consoleproxy.connect import Request
 from consoleproxy.limits import DEFAULT_LIMITS, Limits
+from consoleproxy.roles import DEFAULT_ROLE, Role
 
 if TYPE_CHECKING:
-    from consoleproxy.registry import Console
+    from consoleproxy.registry import VM, Console
 
 __all__ = [
     "AnyLoggedInUser",
     "Authenticated",
     "AuthenticationFailed",
     "Authorizer",
+    "PasswordCheck",
     "PasswordHash",
     "Session",
+    "SessionLimitReached",
     "SessionStore",
     "User",
     "basic_credentials",
@@ -78,6 +90,10 @@ class AuthenticationFailed(Exception):
 
     def __str__(self) -> str:
         return self.reason
+
+
+class SessionLimitReached(AuthenticationFailed):
+    """The password was right, but the global session cap leaves no session to give."""
 
 
 # -- password hashes -------------------------------------------------------------------------
@@ -182,6 +198,7 @@ class User:
 
     name: str
     password_hash: PasswordHash
+    role: Role = DEFAULT_ROLE
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,12 +223,38 @@ class Authenticated:
     ephemeral: bool
 
 
+@dataclass(frozen=True, slots=True)
+class PasswordCheck:
+    """One password to check against one stored hash: the costly part of a login.
+
+    :meth:`run` touches nothing shared, so it may run on any thread.
+    """
+
+    username: str
+    #: False for a user not in the configuration (checked against a decoy hash, so that
+    #: timing does not tell which users exist; then it never passes).
+    known: bool
+    stored: PasswordHash
+    password: bytes = field(repr=False)
+
+    def run(self) -> bool:
+        """Whether the password matches (constant-time comparison)."""
+        matched = hmac.compare_digest(self.stored.derive(self.password), self.stored.digest)
+        return matched and self.known
+
+
+@dataclass(slots=True)
+class _Live:
+    session: Session
+    last_active: float
+
+
 class SessionStore:
     """Live sessions: login, validation (which counts as activity), logout and expiry.
 
-    At most ``limits.max_sessions`` live at once: a login beyond that evicts the least
-    recently active. A session unused for ``limits.session_idle_expiry`` seconds expires.
-    ``clock`` must never go backwards (``time.monotonic`` or a test clock).
+    Sessions are capped per originator, per user and in all (see the module docstring). A
+    session unused for ``limits.session_idle_expiry`` seconds expires. ``clock`` must never
+    go backwards (``time.monotonic`` or a test clock).
     """
 
     def __init__(
@@ -232,49 +275,91 @@ class SessionStore:
         # not tell which users exist.
         model = next(iter(self._users.values())).password_hash if self._users else _DECOY
         self._decoy = PasswordHash(model.algorithm, model.params, b"\0" * 16, b"\0" * 32)
-        # Ordered by last activity, least recent first: eviction and expiry take from the front.
-        self._sessions: OrderedDict[str, tuple[Session, float]] = OrderedDict()
+        # Ordered by last activity, least recent first: expiry takes from the front. The
+        # per-user and per-originator views keep the same order, for eviction within them.
+        self._sessions: OrderedDict[str, _Live] = OrderedDict()
+        self._by_user: dict[str, OrderedDict[str, None]] = {}
+        self._by_originator: dict[tuple[str, str], OrderedDict[str, None]] = {}
 
     def __len__(self) -> int:
         self._expire()
         return len(self._sessions)
 
+    def user(self, username: str) -> User | None:
+        """The configured user called ``username``, or None."""
+        return self._users.get(username)
+
+    def sessions_of(self, username: str) -> int:
+        """How many live sessions ``username`` holds."""
+        self._expire()
+        return len(self._by_user.get(username, ()))
+
     def login(self, username: str, password: str, *, originator: str = "") -> str:
-        """Check the password and return a new session ref, or raise AuthenticationFailed."""
+        """Check the password here and now and return a new session ref, or raise
+        AuthenticationFailed. (The service checks off the event loop instead: see
+        :class:`consoleproxy.logins.PasswordLogins`.)"""
+        check = self.password_check(username, password)
+        if not check.run():
+            raise AuthenticationFailed(username, "Authentication failure")
+        return self.open_session(username, originator=originator)
+
+    def password_check(self, username: str, password: str) -> PasswordCheck:
+        """The check a login needs; raises AuthenticationFailed when no hash need be run."""
         user = self._users.get(username)
         stored = user.password_hash if user is not None else self._decoy
         encoded = password.encode("utf-8", "surrogatepass")
         if len(encoded) > self._limits.max_password_bytes:
             raise AuthenticationFailed(username, "Authentication failure")
-        matched = hmac.compare_digest(stored.derive(encoded), stored.digest)
-        if user is None or not matched:
-            raise AuthenticationFailed(username, "Authentication failure")
+        return PasswordCheck(username, user is not None, stored, encoded)
+
+    def open_session(self, username: str, *, originator: str = "") -> str:
+        """A new session for ``username``, whose password was just checked; may evict one of
+        theirs, or raise SessionLimitReached (see the module docstring)."""
         self._expire()
-        while len(self._sessions) >= self._limits.max_sessions:
-            self._sessions.popitem(last=False)
+        limits = self._limits
+        same_origin = self._by_originator.get((username, originator))
+        if same_origin is not None and len(same_origin) >= limits.max_sessions_per_originator:
+            self._remove(next(iter(same_origin)))
+        mine = self._by_user.get(username)
+        if mine is not None and len(mine) >= limits.max_sessions_per_user:
+            self._remove(next(iter(mine)))
+        if len(self._sessions) >= limits.max_sessions:
+            heaviest = max(self._by_user, key=lambda name: (len(self._by_user[name]),
+                                                            name == username))
+            if len(self._by_user[heaviest]) < 2 and heaviest != username:
+                raise SessionLimitReached(username, "too many sessions; try again later")
+            self._remove(next(iter(self._by_user[heaviest])))
         now = self._clock()
         ref = f"{OPAQUE_REF_PREFIX}{uuid.uuid4()}"
-        self._sessions[ref] = (Session(ref, username, now, originator), now)
+        self._sessions[ref] = _Live(Session(ref, username, now, originator), now)
+        self._by_user.setdefault(username, OrderedDict())[ref] = None
+        self._by_originator.setdefault((username, originator), OrderedDict())[ref] = None
         return ref
 
     def validate(self, ref: str) -> Session | None:
         """The live session ``ref`` names, marking it active; None if there is none."""
         self._expire()
-        entry = self._sessions.get(ref)
-        if entry is None:
+        live = self._sessions.get(ref)
+        if live is None:
             return None
-        session = entry[0]
-        self._sessions[ref] = (session, self._clock())
+        session = live.session
+        live.last_active = self._clock()
         self._sessions.move_to_end(ref)
+        self._by_user[session.username].move_to_end(ref)
+        self._by_originator[session.username, session.originator].move_to_end(ref)
         return session
 
     def logout(self, ref: str) -> bool:
         """End session ``ref``; False if it was not alive."""
         self._expire()
-        return self._sessions.pop(ref, None) is not None
+        if ref not in self._sessions:
+            return False
+        self._remove(ref)
+        return True
 
-    def authenticate_request(self, request: Request) -> Authenticated:
-        """The session a console request proves, per the module's rules; else raises.
+    def resolve_request(self, request: Request) -> Authenticated | tuple[str, str]:
+        """The live session a console request names, or the Basic (username, password) it
+        still has to log in with; raises AuthenticationFailed when it has neither.
 
         Order: the ``session_id`` cookie, the ``session_id`` query parameter, then Basic
         credentials (a session ref as password, else a username/password login).
@@ -293,18 +378,47 @@ class SessionStore:
             session = self.validate(password)
             if session is not None:
                 return Authenticated(session, ephemeral=False)
-        ref = self.login(username, password, originator="console")
-        session = self.validate(ref)
-        assert session is not None  # just created
-        return Authenticated(session, ephemeral=True)
+        return username, password
+
+    def authenticate_request(self, request: Request) -> Authenticated:
+        """The session a console request proves, checking a Basic password here and now."""
+        found = self.resolve_request(request)
+        if isinstance(found, Authenticated):
+            return found
+        username, password = found
+        return self.ephemeral(self.login(username, password, originator=CONSOLE_ORIGINATOR))
+
+    def ephemeral(self, ref: str) -> Authenticated:
+        """The session a console request's Basic login just made (ended with the request)."""
+        live = self._sessions[ref]
+        return Authenticated(live.session, ephemeral=True)
+
+    def _remove(self, ref: str) -> None:
+        session = self._sessions.pop(ref).session
+        _discard(self._by_user, session.username, ref)
+        _discard(self._by_originator, (session.username, session.originator), ref)
 
     def _expire(self) -> None:
         deadline = self._clock() - self._limits.session_idle_expiry
         while self._sessions:
-            ref, (_, last_active) = next(iter(self._sessions.items()))
-            if last_active > deadline:
+            ref, live = next(iter(self._sessions.items()))
+            if live.last_active > deadline:
                 break
-            del self._sessions[ref]
+            self._remove(ref)
+
+
+_Key = TypeVar("_Key")
+
+
+def _discard(index: dict[_Key, OrderedDict[str, None]], key: _Key, ref: str) -> None:
+    refs = index[key]
+    del refs[ref]
+    if not refs:
+        del index[key]
+
+
+#: The originator of sessions made by a console request's Basic username and password.
+CONSOLE_ORIGINATOR: Final = "console"
 
 
 def _session_candidates(request: Request) -> list[str]:
@@ -348,16 +462,25 @@ def basic_credentials(request: Request) -> tuple[str, str] | None:
 
 
 class Authorizer(Protocol):
-    """Decides whether an authenticated session may open a console (one job only)."""
+    """Decides what an authenticated session may open and see (one job only)."""
 
-    def may_open(self, session: Session, console: Console) -> bool:
-        """True if ``session`` may connect to ``console``."""
+    def refusal(self, session: Session, console: Console) -> str | None:
+        """None if ``session`` may connect to ``console``; else why not (no secrets)."""
+        ...
+
+    def may_see(self, session: Session, vm: VM) -> bool:
+        """Whether discovery shows ``vm`` and its consoles to ``session``."""
         ...
 
 
 class AnyLoggedInUser:
-    """The default :class:`Authorizer`: every logged-in user may open every console."""
+    """An :class:`Authorizer` for a host without tenants: every logged-in user may see and
+    open everything (the default is ``consoleproxy.roles.RoleAuthorizer``)."""
 
-    def may_open(self, session: Session, console: Console) -> bool:
-        """Always True: being logged in is enough."""
+    def refusal(self, session: Session, console: Console) -> str | None:
+        """Always None: being logged in is enough."""
+        return None
+
+    def may_see(self, session: Session, vm: VM) -> bool:
+        """Always True."""
         return True

@@ -19,6 +19,12 @@ That works the same over TCP, TLS and the fake transports of the tests.
 
 Every attempt ends in exactly one audit line (peer, user, console, status, bytes each way,
 duration); session ids and passwords are never logged.
+
+A request with a Basic username and password waits for its password check (off the event
+loop, throttled: ``consoleproxy.logins``) with the client paused; console bytes that were
+already on their way are kept (at most ``max_bytes_while_authenticating``) and reach the
+console first, in order. Authorisation (``consoleproxy.roles``) refuses with 403, as xapi's
+RBAC does; the audit line names the user, the console and why.
 """
 
 from __future__ import annotations
@@ -52,7 +58,7 @@ from twisted.web import resource, server
 from zope.interface import implementer  # type: ignore[import-untyped, unused-ignore]
 
 from consoleproxy.auth import (
-    AnyLoggedInUser,
+    CONSOLE_ORIGINATOR,
     Authenticated,
     AuthenticationFailed,
     Authorizer,
@@ -69,7 +75,9 @@ from consoleproxy.connect import (
     ok_reply,
 )
 from consoleproxy.limits import DEFAULT_LIMITS, Limits
+from consoleproxy.logins import PasswordLogins, ThreadPoolRunner, peer_host
 from consoleproxy.registry import (
+    VM,
     BackendKind,
     BackendSpec,
     Console,
@@ -80,7 +88,8 @@ from consoleproxy.registry import (
 from consoleproxy.relay import RelayEnd, hand_off
 from consoleproxy.relaythread import RelayThread
 from consoleproxy.rfbinput import ViewerInputWatch
-from consoleproxy.web import WebRoot, build_site, find_novnc
+from consoleproxy.roles import RoleAuthorizer
+from consoleproxy.web import WebRoot, build_site, find_novnc, finish_later
 from consoleproxy.websocket import (
     CLOSE_IDLE,
     Closed,
@@ -90,7 +99,7 @@ from consoleproxy.websocket import (
     WebSocketStream,
 )
 from consoleproxy.websocket import NEED_DATA as WS_NEED_DATA
-from consoleproxy.xenapi import XenApiDispatcher
+from consoleproxy.xenapi import LoginCall, XenApiDispatcher
 from vncterm.transport import no_delay, write_now
 
 __all__ = [
@@ -188,15 +197,17 @@ _TOO_LARGE = (
 
 
 class XmlRpcResource(resource.Resource):
-    """The XenAPI XML-RPC endpoint: every POST body goes to the dispatcher."""
+    """The XenAPI XML-RPC endpoint: every POST body goes to the dispatcher; a login is
+    answered later, once its password is checked off the event loop."""
 
     isLeaf = True
 
-    def __init__(self, dispatcher: XenApiDispatcher) -> None:
+    def __init__(self, dispatcher: XenApiDispatcher, logins: PasswordLogins) -> None:
         super().__init__()
         self._dispatcher = dispatcher
+        self._logins = logins
 
-    def render_POST(self, request: server.Request) -> bytes:
+    def render_POST(self, request: server.Request) -> bytes | int:
         if request.path not in XMLRPC_PATHS:
             request.setResponseCode(404)
             return b""
@@ -204,7 +215,34 @@ class XmlRpcResource(resource.Resource):
         body = request.content.read()
         reply = self._dispatcher.handle(body)
         request.setHeader(b"Content-Type", b"text/xml")
+        if isinstance(reply, LoginCall):
+            self._login(request, reply)
+            return server.NOT_DONE_YET
         return reply
+
+    def _login(self, request: server.Request, call: LoginCall) -> None:
+        gone: list[Failure] = []
+        request.notifyFinish().addErrback(gone.append)
+        logging_in = self._logins.login(
+            call.username, call.password, peer=peer_host(request.getClientAddress()),
+            originator=call.originator, channel="xmlrpc",
+        )
+
+        def answer(outcome: str | AuthenticationFailed) -> None:
+            if gone:
+                # The client left before the answer: nobody holds this session's ref.
+                if isinstance(outcome, str):
+                    self._logins.sessions.logout(outcome)
+                return
+            finish_later(request, self._dispatcher.login_reply(outcome))
+
+        def refused(failure: Failure) -> None:
+            failure.trap(AuthenticationFailed)
+            assert isinstance(failure.value, AuthenticationFailed)
+            answer(failure.value)
+
+        logging_in.addCallbacks(answer, refused)
+        logging_in.addErrback(lambda failure: log.failure("answering a login", failure))
 
 
 def _web_site(root: resource.Resource, reactor: IReactorTime, limits: Limits) -> server.Site:
@@ -485,6 +523,8 @@ class _State(enum.Enum):
     SNIFFING = "SNIFFING"
     #: Reading the console request head.
     PREAMBLE = "PREAMBLE"
+    #: Waiting for a Basic password's check; the client is paused.
+    AUTHENTICATING = "AUTHENTICATING"
     #: Connecting to the console's server elsewhere; the client is paused.
     CONNECTING = "CONNECTING"
     #: The connection belongs to a console or to twisted.web (XML-RPC, pages).
@@ -526,6 +566,10 @@ class FrontDoorProtocol(Protocol):
         self._connecting: defer.Deferred[Any] | None = None
         self._early: list[bytes] = []
         self._early_eof = False
+        #: Console bytes that arrived while the password was being checked.
+        self._held: list[bytes] = []
+        self._held_bytes = 0
+        self._paused_for_auth = False
         self._bytes_out: Callable[[], int] = lambda: 0
         #: The request head as received, for handing a page request to twisted.web.
         self._raw = bytearray()
@@ -615,6 +659,8 @@ class FrontDoorProtocol(Protocol):
                 self._delegate.dataReceived(data)
         elif state is _State.CONNECTING:
             self._early.append(data)
+        elif state is _State.AUTHENTICATING:
+            self._hold(data)
         elif state is _State.SNIFFING:
             self._guarded(self._sniff, data)
         elif state is _State.PREAMBLE:
@@ -641,7 +687,7 @@ class FrontDoorProtocol(Protocol):
                 half_closeable.readConnectionLost()
             elif self.transport is not None:
                 self._tr.loseConnection()
-        elif state is _State.CONNECTING:
+        elif state in (_State.CONNECTING, _State.AUTHENTICATING):
             self._early_eof = True
         elif state is _State.SNIFFING:
             self._state = _State.PREAMBLE
@@ -735,15 +781,62 @@ class FrontDoorProtocol(Protocol):
                 self._refuse(refused.status, refused.reason, refused.headers)
                 return
             request = without_cross_origin_cookies(request)
-        try:
-            self._auth, console = factory.check_access(request)
-        except ConsoleRefused as refused:
-            self._auth = refused.auth
-            if refused.user:
-                self._user = refused.user
-            self._console = refused.console
-            self._refuse(refused.status, refused.reason)
+        self._state = _State.AUTHENTICATING
+        checking = factory.check_access(request, peer_host(self._tr.getPeer()))
+        checking.addCallbacks(self._access_granted, self._access_refused,
+                              callbackArgs=(trailing,))
+        checking.addErrback(self._access_broken)
+        if self._state is _State.AUTHENTICATING:
+            # A password is being checked: read nothing more until it is (what is already on
+            # its way is held, capped).
+            self._paused_for_auth = True
+            self._tr.pauseProducing()
+
+    def _hold(self, data: bytes) -> None:
+        self._held_bytes += len(data)
+        if self._held_bytes > self._limits.max_bytes_while_authenticating:
+            self._held = []
+            self._refuse(400, "too many console bytes before the reply")
             return
+        self._held.append(data)
+
+    def _access_refused(self, failure: Failure) -> None:
+        failure.trap(ConsoleRefused)
+        refused = failure.value
+        assert isinstance(refused, ConsoleRefused)
+        if self._state is not _State.AUTHENTICATING:
+            if refused.auth is not None and refused.auth.ephemeral:
+                self.factory.sessions.logout(refused.auth.session.ref)
+            return
+        self._auth = refused.auth
+        if refused.user:
+            self._user = refused.user
+        self._console = refused.console
+        self._refuse(refused.status, refused.reason)
+
+    def _access_broken(self, failure: Failure) -> None:
+        log.failure("internal error answering {peer}", failure, peer=self._peer)
+        if self._state is _State.AUTHENTICATING:
+            self._refuse(500, "internal error")
+        elif self._state is not _State.CLOSED and self.transport is not None:
+            self._tr.loseConnection()
+
+    def _access_granted(self, access: tuple[Authenticated, Console], trailing: bytes) -> None:
+        auth, console = access
+        if self._state is not _State.AUTHENTICATING:
+            # The client left while its password was checked.
+            if auth.ephemeral:
+                self.factory.sessions.logout(auth.session.ref)
+            return
+        factory = self.factory
+        self._state = _State.PREAMBLE
+        if self._held:
+            trailing += b"".join(self._held)
+            self._held = []
+        if self._paused_for_auth:
+            self._paused_for_auth = False
+            self._tr.resumeProducing()
+        self._auth = auth
         self._user = self._auth.session.username
         self._console = console
         if not factory.console_claimed(console):
@@ -762,6 +855,9 @@ class FrontDoorProtocol(Protocol):
             else:
                 stream = TextStreamProtocol(hosted, self._limits.relay_high_water)
                 self._delegate_to(stream, trailing, lambda: stream.bytes_sent)
+            if self._early_eof and self._state is _State.DELEGATED:
+                # The client's input ended while its password was checked.
+                self.readConnectionLost()
             return
         self._connect_backend(backend, trailing)
 
@@ -896,12 +992,15 @@ class ConsoleProxyFactory(Factory):
         websocket: WebSocketSettings | None = None,
         novnc_dir: str | None = None,
         relays: RelayThread | None = None,
+        logins: PasswordLogins | None = None,
     ) -> None:
         """``text_consoles`` maps a text backend's spec string to the console hosting it.
 
         ``novnc_dir`` names noVNC's directory for the viewer pages; when None it is searched
         for (see :func:`consoleproxy.web.find_novnc`). ``relays``, when given, relays plain
-        TCP tunnels off the reactor once they are joined.
+        TCP tunnels off the reactor once they are joined. ``logins`` checks passwords (by
+        default in a thread pool of the reactor's; stop it with :meth:`stop`). The default
+        ``authorizer`` applies xapi's roles (``consoleproxy.roles``).
         """
         self.reactor = reactor
         self.relays = relays
@@ -909,18 +1008,24 @@ class ConsoleProxyFactory(Factory):
         self.sessions = sessions
         self.limits = limits if limits is not None else registry.config.limits
         self.text_consoles: Mapping[str, TextConsole] = text_consoles or {}
-        self.authorizer: Authorizer = authorizer or AnyLoggedInUser()
+        self.authorizer: Authorizer = authorizer or RoleAuthorizer(registry)
         self.backend_endpoint: Callable[[BackendSpec], IStreamClientEndpoint] = (
             backend_endpoint or (lambda backend: default_backend_endpoint(reactor, backend))
         )
         self.max_sessions_per_console = max_sessions_per_console
         self.websocket = websocket or WebSocketSettings()
-        self.dispatcher = XenApiDispatcher(registry, sessions, self.limits)
+        self.logins = logins or PasswordLogins(
+            reactor, sessions, self.limits,
+            ThreadPoolRunner(reactor, self.limits.password_check_threads),
+        )
+        self.dispatcher = XenApiDispatcher(registry, sessions, self.limits,
+                                           authorizer=self.authorizer)
         self.novnc_dir = find_novnc(novnc_dir)
         if self.novnc_dir is None:
             log.warn("noVNC not found: the browser console page cannot start "
                      "(npm ci, or apt-get install novnc)")
-        self.web_root = WebRoot(self, XmlRpcResource(self.dispatcher), novnc_dir=self.novnc_dir)
+        self.web_root = WebRoot(self, XmlRpcResource(self.dispatcher, self.logins),
+                                novnc_dir=self.novnc_dir)
         #: twisted.web over the same listeners: XML-RPC and the viewer pages.
         self.web_site = _web_site(self.web_root, reactor, self.limits)
         self.xmlrpc_site = self.web_site
@@ -930,6 +1035,10 @@ class ConsoleProxyFactory(Factory):
 
     def buildProtocol(self, addr: IAddress | None) -> FrontDoorProtocol:  # type: ignore[override]
         return FrontDoorProtocol(self)
+
+    def stop(self) -> None:
+        """Release the password-check threads (at shutdown)."""
+        self.logins.stop()
 
     def connection_opened(self) -> bool:
         """Count a new connection; False when it is beyond the connection cap."""
@@ -961,20 +1070,42 @@ class ConsoleProxyFactory(Factory):
 
     # -- console access, shared by CONNECT, WebSocket and the pages ------------------------
 
-    def check_access(self, request: Request) -> tuple[Authenticated, Console]:
-        """Authenticate ``request``, look its console up and authorise; or ConsoleRefused."""
+    def check_access(
+        self, request: Request, peer: str
+    ) -> defer.Deferred[tuple[Authenticated, Console]]:
+        """Authenticate ``request`` (a Basic password is checked off the event loop, which
+        is the only case that does not fire at once), look its console up and authorise;
+        fails with ConsoleRefused."""
         try:
-            auth = self.sessions.authenticate_request(request)
+            found = self.sessions.resolve_request(request)
         except AuthenticationFailed as failure:
-            raise ConsoleRefused(401, failure.reason, user=failure.username) from None
+            return defer.fail(ConsoleRefused(401, failure.reason, user=failure.username))
+        if isinstance(found, Authenticated):
+            return defer.execute(self._authorise, found, request)
+        username, password = found
+        logging_in = self.logins.login(username, password, peer=peer,
+                                       originator=CONSOLE_ORIGINATOR, channel="console")
+
+        def refused(failure: Failure) -> Failure:
+            failure.trap(AuthenticationFailed)
+            assert isinstance(failure.value, AuthenticationFailed)
+            raise ConsoleRefused(401, failure.value.reason, user=username)
+
+        logging_in.addErrback(refused)
+        return logging_in.addCallback(
+            lambda ref: self._authorise(self.sessions.ephemeral(ref), request)
+        )
+
+    def _authorise(self, auth: Authenticated, request: Request) -> tuple[Authenticated, Console]:
         session = auth.session
         try:
             console = self.registry.lookup(request.query)
         except ConsoleLookupError as error:
             raise ConsoleRefused(error.status, error.reason, auth=auth,
                                  user=session.username) from None
-        if not self.authorizer.may_open(session, console):
-            raise ConsoleRefused(403, "not allowed to open this console", auth=auth,
+        refusal = self.authorizer.refusal(session, console)
+        if refusal is not None:
+            raise ConsoleRefused(403, f"not allowed: {refusal}", auth=auth,
                                  user=session.username, console=console)
         return auth, console
 
@@ -986,28 +1117,39 @@ class ConsoleProxyFactory(Factory):
         return hosted is not None and hosted.available
 
     def may_open(self, session: Session, console: Console) -> bool:
-        return self.authorizer.may_open(session, console)
+        return self.authorizer.refusal(session, console) is None
+
+    def may_see(self, session: Session, vm: VM) -> bool:
+        return self.authorizer.may_see(session, vm)
 
     @property
     def idle_timeout(self) -> float | None:
         return self.websocket.idle_timeout
 
-    def console_status(self, request: Request) -> tuple[int, str]:
+    def console_status(self, request: Request, peer: str) -> defer.Deferred[tuple[int, str]]:
         """The status a console request would get now, without opening anything."""
-        try:
-            auth, console = self.check_access(request)
-        except ConsoleRefused as refused:
-            if refused.auth is not None and refused.auth.ephemeral:
-                self.sessions.logout(refused.auth.session.ref)
-            return refused.status, refused.reason
-        if auth.ephemeral:
-            self.sessions.logout(auth.session.ref)
-        limit = self.max_sessions_per_console
-        if limit is not None and self.sessions_on(console) >= limit:
-            return 503, "console session limit reached"
-        if not self.console_available(console):
-            return 404, "console not available"
-        return 200, "OK"
+        checking = self.check_access(request, peer)
+
+        def allowed(access: tuple[Authenticated, Console]) -> tuple[int, str]:
+            auth, console = access
+            if auth.ephemeral:
+                self.sessions.logout(auth.session.ref)
+            limit = self.max_sessions_per_console
+            if limit is not None and self.sessions_on(console) >= limit:
+                return 503, "console session limit reached"
+            if not self.console_available(console):
+                return 404, "console not available"
+            return 200, "OK"
+
+        def refused(failure: Failure) -> tuple[int, str]:
+            failure.trap(ConsoleRefused)
+            refusal = failure.value
+            assert isinstance(refusal, ConsoleRefused)
+            if refusal.auth is not None and refusal.auth.ephemeral:
+                self.sessions.logout(refusal.auth.session.ref)
+            return refusal.status, refusal.reason
+
+        return checking.addCallbacks(allowed, refused)
 
 
 class ConsoleRefused(Exception):

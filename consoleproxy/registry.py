@@ -6,12 +6,14 @@ Configuration shape (see ``samples/consoleproxy.toml`` for a documented example)
     [host]                      uuid, name_label, address, [location_port]
     [limits]                    optional overrides of consoleproxy.limits.Limits fields
     [proxy]                     free-form; read by the service, not checked here
-    [[users]]                   name, password_hash
+    [[users]]                   name, password_hash, [role]
     [[vms]]                     uuid, name_label, [power_state], [resident_on],
-                                [is_control_domain], [domid], [other_config]
+                                [is_control_domain], [domid], [other_config], [users]
       [[vms.consoles]]          uuid, protocol ("rfb" | "vt100"), backend, [other_config]
 
-Every unknown key is an error naming it, so a typo never silently drops a setting.
+Every unknown key is an error naming it, so a typo never silently drops a setting. A user's
+``role`` is one of xapi's (``consoleproxy.roles``; vm-operator when absent); a VM's ``users``
+lists the only users below pool-operator who may see and open it, each a configured user.
 
 References are derived: the ref of an object with uuid U is ``OpaqueRef:U`` (unlike xapi,
 whose refs are unrelated to uuids); uuids are therefore unique across hosts, VMs and consoles.
@@ -37,6 +39,7 @@ from typing import Any, Final
 
 from consoleproxy.auth import OPAQUE_REF_PREFIX, User, parse_password_hash
 from consoleproxy.limits import Limits
+from consoleproxy.roles import DEFAULT_ROLE, Role
 
 __all__ = [
     "NULL_REF",
@@ -187,6 +190,8 @@ class VM:
     other_config: Mapping[str, str] = field(
         default_factory=lambda: MappingProxyType({}), hash=False
     )
+    #: The only users below pool-operator who may see it (``[[vms]] users``); None: anyone.
+    users: frozenset[str] | None = None
 
     @property
     def ref(self) -> str:
@@ -363,9 +368,10 @@ class _Loader:
         consoles: list[Console] = []
         suppressed: list[Console] = []
         next_domid = 1
+        known_users = {user.name for user in users}
         for index, raw in enumerate(_array(document, "vms", "")):
             key = f"vms[{index}]"
-            vm = self.vm(raw, key, host, next_domid)
+            vm = self.vm(raw, key, host, next_domid, known_users)
             if vm.domid >= next_domid:
                 next_domid = vm.domid + 1
             vms.append(vm)
@@ -428,7 +434,7 @@ class _Loader:
         users: dict[str, User] = {}
         for index, raw in enumerate(raw_users):
             key = f"users[{index}]"
-            _only_keys(raw, key, {"name", "password_hash"})
+            _only_keys(raw, key, {"name", "password_hash", "role"})
             name = _string(raw, "name", key, required=True)
             if not name or ":" in name:
                 raise ConfigError(f"{key}.name", "must be non-empty and contain no ':'")
@@ -439,10 +445,18 @@ class _Loader:
                 password_hash = parse_password_hash(encoded)
             except ValueError as error:
                 raise ConfigError(f"{key}.password_hash", str(error)) from None
-            users[name] = User(name, password_hash)
+            role_text = _string(raw, "role", key, required=False) or DEFAULT_ROLE.value
+            try:
+                role = Role(role_text)
+            except ValueError:
+                choices = ", ".join(f'"{r.value}"' for r in Role)
+                raise ConfigError(f"{key}.role", f"unknown role {role_text!r}; expected one "
+                                  f"of {choices}") from None
+            users[name] = User(name, password_hash, role)
         return tuple(users.values())
 
-    def vm(self, raw: dict[str, Any], key: str, host: Host, next_domid: int) -> VM:
+    def vm(self, raw: dict[str, Any], key: str, host: Host, next_domid: int,
+           known_users: set[str]) -> VM:
         _only_keys(
             raw,
             key,
@@ -455,6 +469,7 @@ class _Loader:
                 "domid",
                 "other_config",
                 "consoles",
+                "users",
             },
         )
         uuid = self.claim_uuid(raw, key)
@@ -482,6 +497,10 @@ class _Loader:
             raise ConfigError(f"{key}.domid", "must be an integer, -1 when not running")
         if is_control_domain and not running:
             raise ConfigError(f"{key}.power_state", "a control domain is always Running")
+        users = _vm_users(raw, key, known_users)
+        if users is not None and is_control_domain:
+            raise ConfigError(f"{key}.users", "the control domain is for pool-operator and "
+                              "pool-admin users only: a users list cannot change that")
         return VM(
             uuid=uuid,
             name_label=name_label,
@@ -490,6 +509,7 @@ class _Loader:
             is_control_domain=is_control_domain,
             domid=domid,
             other_config=_other_config(raw, key),
+            users=users,
         )
 
     def console(self, raw: dict[str, Any], key: str, vm: VM) -> Console:
@@ -598,6 +618,18 @@ def _string(raw: Mapping[str, Any], name: str, key: str, *, required: bool) -> s
     if not isinstance(value, str):
         raise ConfigError(f"{key}.{name}", "must be a string")
     return value
+
+
+def _vm_users(raw: Mapping[str, Any], key: str, known: set[str]) -> frozenset[str] | None:
+    if "users" not in raw:
+        return None
+    value = raw["users"]
+    if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
+        raise ConfigError(f"{key}.users", "must be an array of user names")
+    for name in value:
+        if name not in known:
+            raise ConfigError(f"{key}.users", f"unknown user {name!r} (not in [[users]])")
+    return frozenset(value)
 
 
 def _other_config(raw: Mapping[str, Any], key: str) -> Mapping[str, str]:

@@ -355,11 +355,12 @@ class ConsoleProxy:
 
     @defer.inlineCallbacks
     def stop(self) -> Any:
-        """Stop listening and stop every hosted console."""
+        """Stop listening, the password-check threads and every hosted console."""
         listening, self.listening = self.listening, []
         for item in listening:
             yield item.port_object.stopListening()
         if self.relays is not None:
             self.relays.stop()
+        self.factory.stop()
         for console in self.text_consoles.values():
             console.stop()

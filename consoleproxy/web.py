@@ -10,11 +10,14 @@ Routes::
     GET  /novnc/...           noVNC, from where it was installed (see find_novnc)
     POST /login               form fields username, password: sets the session_id cookie
     POST /logout              ends the cookie's session
-    GET  /api/consoles        {"user": ..., "consoles": [...]} or 401
+    GET  /api/consoles        {"user": ..., "consoles": [...]} or 401: the RFB consoles the
+                              user may see, each saying whether they may open it
     GET  /api/console?ref=    whether a console would open now: {"status", "reason", ...}
     POST / and /RPC2          XenAPI XML-RPC
 
 The WebSocket itself (`GET /console`) never reaches this tree: the front door upgrades it.
+The login form's password is checked off the event loop and throttled like every other login
+(``consoleproxy.logins``): the answer comes later (NOT_DONE_YET), as does /api/console's.
 
 The session cookie is ``session_id`` (as XenCenter and Xen Orchestra send it), HttpOnly,
 SameSite=Strict (so another site can neither read it nor make a browser send it), and Secure
@@ -31,18 +34,22 @@ from pathlib import Path
 from typing import Any, Final, Protocol
 from urllib.parse import urlencode
 
+from twisted.internet import defer
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from twisted.web import pages, resource, server
 
 from consoleproxy.auth import AuthenticationFailed, Session, SessionStore
 from consoleproxy.connect import Request, parse_cookies, parse_query
-from consoleproxy.registry import Console, ConsoleProtocol, Registry
+from consoleproxy.logins import PasswordLogins, peer_host
+from consoleproxy.registry import VM, Console, ConsoleProtocol, Registry
 
 __all__ = [
     "NOVNC_ENV",
     "ConsoleAccess",
     "WebRoot",
     "find_novnc",
+    "finish_later",
     "novnc_candidates",
     "request_from_web",
     "session_cookie",
@@ -107,13 +114,18 @@ class ConsoleAccess(Protocol):
 
     registry: Registry
     sessions: SessionStore
+    logins: PasswordLogins
 
-    def console_status(self, request: Request) -> tuple[int, str]:
+    def console_status(self, request: Request, peer: str) -> defer.Deferred[tuple[int, str]]:
         """The status a console request would get now (200 when it would open), and why."""
         ...
 
     def may_open(self, session: Session, console: Console) -> bool:
         """Whether ``session`` may open ``console``."""
+        ...
+
+    def may_see(self, session: Session, vm: VM) -> bool:
+        """Whether ``session`` may see ``vm`` and its consoles."""
         ...
 
     def console_available(self, console: Console) -> bool:
@@ -323,7 +335,7 @@ class _Login(resource.Resource):
         super().__init__()
         self._access = access
 
-    def render_POST(self, request: server.Request) -> bytes:
+    def render_POST(self, request: server.Request) -> bytes | int:
         if not _same_origin(request):
             request.setResponseCode(403)
             return b"cross-origin login refused\n"
@@ -340,15 +352,29 @@ class _Login(resource.Resource):
         next_page = form.get("next", "/")
         if not next_page.startswith("/") or next_page.startswith("//"):
             next_page = "/"
-        try:
-            ref = self._access.sessions.login(username, form.get("password", ""),
-                                              originator="consoleproxy web")
-        except AuthenticationFailed:
-            log.info("web login failed for user {user}", user=username[:64])
-            return _redirect(request, "/?" + urlencode({"login": "failed", "next": next_page}))
-        log.info("web login of user {user}", user=username)
-        request.setHeader(b"Set-Cookie", session_cookie(ref, secure=request.isSecure()))
-        return _redirect(request, next_page)
+        gone: list[Failure] = []
+        request.notifyFinish().addErrback(gone.append)
+        logging_in = self._access.logins.login(
+            username, form.get("password", ""), peer=peer_host(request.getClientAddress()),
+            originator="consoleproxy web", channel="web")
+
+        def logged_in(ref: str) -> None:
+            if gone:
+                self._access.sessions.logout(ref)
+                return
+            log.info("web login of user {user}", user=username)
+            request.setHeader(b"Set-Cookie", session_cookie(ref, secure=request.isSecure()))
+            finish_later(request, _redirect(request, next_page))
+
+        def refused(failure: Failure) -> None:
+            failure.trap(AuthenticationFailed)
+            if not gone:
+                finish_later(request, _redirect(
+                    request, "/?" + urlencode({"login": "failed", "next": next_page})))
+
+        logging_in.addCallbacks(logged_in, refused)
+        logging_in.addErrback(lambda failure: log.failure("answering a web login", failure))
+        return server.NOT_DONE_YET
 
 
 class _Logout(resource.Resource):
@@ -378,18 +404,28 @@ class _Api(resource.Resource):
         self._access = access
         self._have_novnc = have_novnc
 
-    def render_GET(self, request: server.Request) -> bytes:
+    def render_GET(self, request: server.Request) -> bytes | int:
         front = request_from_web(request)
         name = request.postpath[0] if request.postpath else b""
         if name == b"consoles":
             return self._consoles(request, front)
         if name == b"console":
-            status, reason = self._access.console_status(front)
-            return _json(request, 200, {
-                "status": status,
-                "reason": reason,
-                "idle_timeout": self._access.idle_timeout,
-            })
+            gone: list[Failure] = []
+            request.notifyFinish().addErrback(gone.append)
+            checking = self._access.console_status(front, peer_host(request.getClientAddress()))
+
+            def answer(outcome: tuple[int, str]) -> None:
+                if not gone:
+                    status, reason = outcome
+                    finish_later(request, _json(request, 200, {
+                        "status": status,
+                        "reason": reason,
+                        "idle_timeout": self._access.idle_timeout,
+                    }))
+
+            checking.addCallback(answer)
+            checking.addErrback(lambda failure: log.failure("answering /api/console", failure))
+            return server.NOT_DONE_YET
         return _json(request, 404, {"error": "no such API"})
 
     def _session(self, front: Request) -> Session | None:
@@ -404,7 +440,7 @@ class _Api(resource.Resource):
             return _json(request, 401, {"error": "not logged in", **info})
         registry = self._access.registry
         listed = []
-        for console in _openable(registry, session, self._access, registry.consoles):
+        for console in _visible(registry, session, self._access, registry.consoles):
             vm = registry.vm_by_uuid(console.vm_uuid)
             listed.append({
                 "ref": console.ref,
@@ -412,14 +448,15 @@ class _Api(resource.Resource):
                 "vm": vm.name_label if vm is not None else "",
                 "vm_uuid": console.vm_uuid,
                 "available": self._access.console_available(console),
+                "openable": self._access.may_open(session, console),
                 "location": registry.location(console),
             })
         return _json(request, 200, {"user": session.username, "consoles": listed, **info})
 
 
-def _openable(registry: Registry, session: Session, access: ConsoleAccess,
-              consoles: Iterable[Console]) -> Sequence[Console]:
-    """RFB consoles of VMs running here that ``session`` may open (vt100 ones are not RFB)."""
+def _visible(registry: Registry, session: Session, access: ConsoleAccess,
+             consoles: Iterable[Console]) -> Sequence[Console]:
+    """RFB consoles of VMs running here that ``session`` may see (vt100 ones are not RFB)."""
     out = []
     for console in consoles:
         if console.protocol is not ConsoleProtocol.RFB:
@@ -427,9 +464,16 @@ def _openable(registry: Registry, session: Session, access: ConsoleAccess,
         vm = registry.vm_by_uuid(console.vm_uuid)
         if vm is None or not registry.is_running_here(vm):
             continue
-        if access.may_open(session, console):
+        if access.may_see(session, vm):
             out.append(console)
     return out
+
+
+def finish_later(request: server.Request, body: bytes) -> None:
+    """Send a body that was answered later (NOT_DONE_YET), with its length (not chunked)."""
+    request.setHeader(b"Content-Length", b"%d" % len(body))
+    request.write(body)
+    request.finish()
 
 
 def build_site(root: resource.Resource, request_class: Callable[..., server.Request],

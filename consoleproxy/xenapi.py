@@ -6,7 +6,17 @@ Replies use the real XenAPI envelope: ``{"Status": "Success", "Value": ...}`` or
 ``OpaqueRef:<uuid>`` and 64-bit integer fields (``domid``, API versions) as decimal strings,
 as xapi marshals them. ``system.listMethods`` answers with a bare list, as plain XML-RPC does.
 
-Only XML-RPC bodies in, bytes out: the HTTP endpoint around it belongs to the service.
+Only XML-RPC bodies in, bytes out: the HTTP endpoint around it belongs to the service. The
+one exception is ``session.login_with_password``: its password check is too costly for the
+event loop, so :meth:`XenApiDispatcher.handle` returns a :class:`LoginCall` for it instead of
+bytes; whoever checks the password gives the outcome to :meth:`XenApiDispatcher.login_reply`.
+
+Every call made with a session sees only what that session's user may see (the
+``Authorizer``'s ``may_see``; ``consoleproxy.roles`` states the rule): VM and console lists,
+records, lookups by uuid or name, and fields are filtered alike, and a hidden object answers
+exactly as a nonexistent one (``HANDLE_INVALID``, ``UUID_INVALID``, an empty list), so no
+answer tells a hidden object exists. The host and pool records stay, with the control domain
+and resident VMs a user may not see left out.
 """
 
 from __future__ import annotations
@@ -14,15 +24,22 @@ from __future__ import annotations
 import uuid as uuidlib
 import xmlrpc.client
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
-from consoleproxy.auth import AuthenticationFailed, SessionStore
+from consoleproxy.auth import AuthenticationFailed, Authorizer, Session, SessionStore
 from consoleproxy.limits import DEFAULT_LIMITS, Limits
 from consoleproxy.registry import NULL_REF, VM, Console, Registry
+from consoleproxy.roles import RoleAuthorizer
 from consoleproxy.xmlrpcbody import XmlRpcBodyError, parse_method_call
 
-__all__ = ["API_VERSION_MAJOR", "API_VERSION_MINOR", "XenApiDispatcher", "XenApiFailure"]
+__all__ = [
+    "API_VERSION_MAJOR",
+    "API_VERSION_MINOR",
+    "LoginCall",
+    "XenApiDispatcher",
+    "XenApiFailure",
+]
 
 #: The API version reported by host records (that of XenServer 8 / XCP-ng 8.3).
 API_VERSION_MAJOR: Final = 2
@@ -40,6 +57,16 @@ class XenApiFailure(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class LoginCall:
+    """A ``session.login_with_password`` call waiting for its password check."""
+
+    username: str
+    password: str = field(repr=False)
+    #: The client's name for itself (the fourth parameter), "" when not given.
+    originator: str
+
+
+@dataclass(frozen=True, slots=True)
 class _Method:
     handler: Callable[..., Any]
     #: Parameter counts accepted, session included.
@@ -54,8 +81,8 @@ class _Class:
     """A XenAPI class served generically: get_all, get_record, get_<field>, ..."""
 
     name: str
-    refs: Callable[[], list[str]]
-    record: Callable[[str], _Record | None]
+    refs: Callable[[Session], list[str]]
+    record: Callable[[Session, str], _Record | None]
     fields: tuple[str, ...]
     by_name_label: bool
 
@@ -64,11 +91,17 @@ class XenApiDispatcher:
     """Answers XML-RPC calls against a :class:`Registry` and a :class:`SessionStore`."""
 
     def __init__(
-        self, registry: Registry, sessions: SessionStore, limits: Limits = DEFAULT_LIMITS
+        self,
+        registry: Registry,
+        sessions: SessionStore,
+        limits: Limits = DEFAULT_LIMITS,
+        *,
+        authorizer: Authorizer | None = None,
     ) -> None:
         self._registry = registry
         self._sessions = sessions
         self._limits = limits
+        self._authorizer: Authorizer = authorizer or RoleAuthorizer(registry)
         host = registry.host
         self._pool_uuid = str(uuidlib.uuid5(uuidlib.UUID(host.uuid), "pool"))
         self._methods: dict[str, _Method] = {}
@@ -120,18 +153,30 @@ class XenApiDispatcher:
 
     # -- entry points ------------------------------------------------------------------------
 
-    def handle(self, body: bytes) -> bytes:
-        """Answer one XML-RPC request body with a complete ``methodResponse`` body."""
+    def handle(self, body: bytes) -> bytes | LoginCall:
+        """Answer one XML-RPC request body with a complete ``methodResponse`` body (or the
+        login still to check)."""
         try:
             name, params = parse_method_call(body, max_bytes=self._limits.max_xmlrpc_body_bytes,
                                              max_depth=self._limits.max_xmlrpc_depth)
         except XmlRpcBodyError as error:
             return _fault(error.code, error.message)
         result = self.call(name, params)
-        return xmlrpc.client.dumps((result,), methodresponse=True, allow_none=False).encode("utf-8")
+        if isinstance(result, LoginCall):
+            return result
+        return _response(result)
+
+    def login_reply(self, outcome: str | AuthenticationFailed) -> bytes:
+        """The ``methodResponse`` body of a login: a new session ref, or why it failed."""
+        if isinstance(outcome, AuthenticationFailed):
+            return _response(_failure(
+                "SESSION_AUTHENTICATION_FAILED", outcome.username, _login_message(outcome)
+            ))
+        return _response({"Status": "Success", "Value": outcome})
 
     def call(self, name: str, params: Sequence[Any]) -> Any:
-        """The reply to method ``name`` (an envelope, or a bare list for system.*)."""
+        """The reply to method ``name`` (an envelope, a bare list for system.*, or a
+        :class:`LoginCall`)."""
         method = self._methods.get(name)
         if method is None:
             return _failure("MESSAGE_METHOD_UNKNOWN", name)
@@ -147,13 +192,17 @@ class XenApiDispatcher:
         try:
             if method.needs_session:
                 session_ref = params[0]
-                if not isinstance(session_ref, str) or self._sessions.validate(session_ref) is None:
+                session = (self._sessions.validate(session_ref)
+                           if isinstance(session_ref, str) else None)
+                if session is None:
                     raise XenApiFailure("SESSION_INVALID", str(session_ref))
-                value = method.handler(*params[1:])
+                value = method.handler(session, *params[1:])
             else:
                 value = method.handler(*params)
         except XenApiFailure as failure:
             return {"Status": "Failure", "ErrorDescription": failure.description}
+        if isinstance(value, LoginCall):
+            return value
         return {"Status": "Success", "Value": value}
 
     def method_names(self) -> list[str]:
@@ -176,32 +225,32 @@ class XenApiDispatcher:
         )
 
     def _add_class(self, cls: _Class) -> None:
-        def get_record(ref: Any) -> _Record:
-            return _require(cls, ref)
+        def get_record(session: Session, ref: Any) -> _Record:
+            return _require(cls, session, ref)
 
-        def get_all() -> list[str]:
-            return cls.refs()
+        def get_all(session: Session) -> list[str]:
+            return cls.refs(session)
 
-        def get_all_records() -> dict[str, _Record]:
+        def get_all_records(session: Session) -> dict[str, _Record]:
             records = {}
-            for ref in cls.refs():
-                record = cls.record(ref)
+            for ref in cls.refs(session):
+                record = cls.record(session, ref)
                 assert record is not None
                 records[ref] = record
             return records
 
-        def get_by_uuid(uuid: Any) -> str:
+        def get_by_uuid(session: Session, uuid: Any) -> str:
             text = _string_param("uuid", uuid).lower()
             ref = "OpaqueRef:" + text
-            if cls.record(ref) is None:
+            if cls.record(session, ref) is None:
                 raise XenApiFailure("UUID_INVALID", cls.name, text)
             return ref
 
-        def get_by_name_label(label: Any) -> list[str]:
+        def get_by_name_label(session: Session, label: Any) -> list[str]:
             text = _string_param("label", label)
             refs = []
-            for ref in cls.refs():
-                record = cls.record(ref)
+            for ref in cls.refs(session):
+                record = cls.record(session, ref)
                 if record is not None and record["name_label"] == text:
                     refs.append(ref)
             return refs
@@ -218,15 +267,12 @@ class XenApiDispatcher:
 
     # -- session -----------------------------------------------------------------------------
 
-    def _login(self, username: Any, password: Any, version: Any = "", originator: Any = "") -> str:
+    def _login(
+        self, username: Any, password: Any, version: Any = "", originator: Any = ""
+    ) -> LoginCall:
         user = _string_param("username", username)
         secret = _string_param("password", password)
-        try:
-            return self._sessions.login(user, secret, originator=str(originator))
-        except AuthenticationFailed as failure:
-            raise XenApiFailure(
-                "SESSION_AUTHENTICATION_FAILED", user, "Authentication failure"
-            ) from failure
+        return LoginCall(user, secret, originator if isinstance(originator, str) else "")
 
     def _logout(self, session_ref: Any) -> str:
         ref = _string_param("session_id", session_ref)
@@ -234,7 +280,7 @@ class XenApiDispatcher:
             raise XenApiFailure("SESSION_INVALID", ref)
         return ""
 
-    def _get_this_host(self, session_ref: Any) -> str:
+    def _get_this_host(self, session: Session, session_ref: Any) -> str:
         ref = _string_param("self", session_ref)
         if self._sessions.validate(ref) is None:
             raise XenApiFailure("SESSION_INVALID", ref)
@@ -242,12 +288,15 @@ class XenApiDispatcher:
 
     # -- records -----------------------------------------------------------------------------
 
-    def _vm_refs(self) -> list[str]:
-        return [vm.ref for vm in self._registry.vms]
+    def _visible(self, session: Session, vm: VM | None) -> bool:
+        return vm is not None and self._authorizer.may_see(session, vm)
 
-    def _vm_record(self, ref: str) -> _Record | None:
+    def _vm_refs(self, session: Session) -> list[str]:
+        return [vm.ref for vm in self._registry.vms if self._visible(session, vm)]
+
+    def _vm_record(self, session: Session, ref: str) -> _Record | None:
         vm = self._registry.vm_by_ref(ref)
-        if vm is None or vm.ref != ref:
+        if vm is None or vm.ref != ref or not self._visible(session, vm):
             return None
         host = self._registry.host
         return {
@@ -264,23 +313,29 @@ class XenApiDispatcher:
             "other_config": dict(vm.other_config),
         }
 
-    def _console_refs(self) -> list[str]:
-        return [console.ref for console in self._registry.consoles]
+    def _console_visible(self, session: Session, console: Console) -> bool:
+        return self._visible(session, self._registry.vm_by_uuid(console.vm_uuid))
 
-    def _console_record(self, ref: str) -> _Record | None:
+    def _console_refs(self, session: Session) -> list[str]:
+        return [console.ref for console in self._registry.consoles
+                if self._console_visible(session, console)]
+
+    def _console_record(self, session: Session, ref: str) -> _Record | None:
         console = self._registry.console_by_ref(ref)
-        if console is None or console.ref != ref:
+        if console is None or console.ref != ref or not self._console_visible(session, console):
             return None
         return _console_record(self._registry, console)
 
-    def _host_refs(self) -> list[str]:
+    def _host_refs(self, session: Session) -> list[str]:
         return [self._registry.host.ref]
 
-    def _host_record(self, ref: str) -> _Record | None:
+    def _host_record(self, session: Session, ref: str) -> _Record | None:
         host = self._registry.host
         if ref != host.ref:
             return None
         control = self._registry.control_domain()
+        if not self._visible(session, control):
+            control = None
         return {
             "uuid": host.uuid,
             "name_label": host.name_label,
@@ -290,17 +345,18 @@ class XenApiDispatcher:
             "enabled": True,
             "control_domain": control.ref if control is not None else NULL_REF,
             "resident_VMs": [
-                vm.ref for vm in self._registry.vms if self._registry.is_running_here(vm)
+                vm.ref for vm in self._registry.vms
+                if self._registry.is_running_here(vm) and self._visible(session, vm)
             ],
             "API_version_major": str(API_VERSION_MAJOR),
             "API_version_minor": str(API_VERSION_MINOR),
             "other_config": {},
         }
 
-    def _pool_refs(self) -> list[str]:
+    def _pool_refs(self, session: Session) -> list[str]:
         return ["OpaqueRef:" + self._pool_uuid]
 
-    def _pool_record(self, ref: str) -> _Record | None:
+    def _pool_record(self, session: Session, ref: str) -> _Record | None:
         if ref != "OpaqueRef:" + self._pool_uuid:
             return None
         return {
@@ -327,17 +383,17 @@ def _console_record(registry: Registry, console: Console) -> _Record:
     }
 
 
-def _require(cls: _Class, ref: Any) -> _Record:
+def _require(cls: _Class, session: Session, ref: Any) -> _Record:
     text = _string_param("self", ref)
-    record = cls.record(text)
+    record = cls.record(session, text)
     if record is None:
         raise XenApiFailure("HANDLE_INVALID", cls.name, text)
     return record
 
 
-def _field_getter(cls: _Class, field_name: str) -> Callable[[Any], Any]:
-    def get_field(ref: Any) -> Any:
-        return _require(cls, ref)[field_name]
+def _field_getter(cls: _Class, field_name: str) -> Callable[[Session, Any], Any]:
+    def get_field(session: Session, ref: Any) -> Any:
+        return _require(cls, session, ref)[field_name]
 
     return get_field
 
@@ -350,6 +406,18 @@ def _string_param(name: str, value: Any) -> str:
 
 def _failure(code: str, *params: str) -> Mapping[str, Any]:
     return {"Status": "Failure", "ErrorDescription": [code, *params]}
+
+
+def _login_message(failure: AuthenticationFailed) -> str:
+    # Wrong user and wrong password read alike; a throttled or capped login says why, so a
+    # real user knows to wait rather than retype.
+    if failure.reason == "Authentication failure":
+        return failure.reason
+    return f"Authentication failure: {failure.reason}"
+
+
+def _response(result: Any) -> bytes:
+    return xmlrpc.client.dumps((result,), methodresponse=True, allow_none=False).encode("utf-8")
 
 
 def _fault(code: int, message: str) -> bytes:

@@ -9,6 +9,28 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True, slots=True)
+class AuthThrottleLimits:
+    """How failed password checks are slowed and blocked (``vncterm.auththrottle``)."""
+
+    #: Failures from one peer that block it for a while (TigerVNC blacklists after 5).
+    block_after: int = 5
+    #: Seconds of a peer's first block; each later block doubles it, up to the maximum.
+    block_seconds: float = 60.0
+    block_max_seconds: float = 900.0
+    #: Seconds the refusal of a first failure waits; each further failure of the same peer
+    #: or user doubles it, up to the maximum (so a user's penalty stays a delay, never a lock).
+    first_delay: float = 0.5
+    max_delay: float = 8.0
+    #: Seconds after which one failure is forgotten (counts decay steadily).
+    forget_seconds: float = 60.0
+    #: Most peers and most users remembered each; the least recently failed go first.
+    max_entries: int = 10_000
+
+
+DEFAULT_AUTH_THROTTLE = AuthThrottleLimits()
+
+
+@dataclass(frozen=True, slots=True)
 class Limits:
     #: Longest ClientCutText accepted (bytes of text); longer closes the connection.
     max_client_cut_text: int = 1 << 20
@@ -32,6 +54,8 @@ class Limits:
     bell_interval: float = 0.5
     #: Longest VNC password (only the first 8 bytes matter to VNC Authentication).
     max_password_file_bytes: int = 4096
+    #: Delays and blocks after failed VNC Authentication.
+    auth_throttle: AuthThrottleLimits = DEFAULT_AUTH_THROTTLE
 
 
 DEFAULT_LIMITS = Limits()

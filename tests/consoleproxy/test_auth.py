@@ -178,12 +178,15 @@ def test_least_recently_active_session_is_evicted() -> None:
     assert all(store.validate(r) is not None for r in (refs[0], refs[2], newest))
 
 
-def test_default_cap_is_200_sessions() -> None:
-    """The default limits keep at most 200 live sessions."""
+def test_default_caps_are_200_sessions_and_100_per_user() -> None:
+    """The default limits keep at most 100 live sessions per user and 200 in all."""
     store, _ = make_store()
-    for _ in range(205):
-        store.login("alice", "wonderland")
-    assert len(store) == 200
+    for _ in range(105):
+        store.login("alice", "wonderland", originator=f"script {_ % 3}")
+    assert len(store) == store.sessions_of("alice") == 100
+    for _ in range(105):
+        store.login("bob", "builder", originator=f"script {_ % 3}")
+    assert store.sessions_of("bob") == 100 and len(store) == 200
 
 
 # -- console requests ------------------------------------------------------------------------
@@ -277,8 +280,8 @@ def test_authenticate_request_failures(data: bytes, reason: str) -> None:
     assert caught.value.reason == reason
 
 
-def test_default_authorizer_allows_any_logged_in_user() -> None:
-    """The default authorizer lets every session open every console."""
+def test_any_logged_in_user_authorizer_allows_everything() -> None:
+    """The tenant-less authorizer lets every session see and open every console."""
     store, _ = make_store()
     session = store.validate(store.login("alice", "wonderland"))
     assert session is not None
@@ -289,4 +292,4 @@ def test_default_authorizer_allows_any_logged_in_user() -> None:
         backend=BackendSpec(BackendKind.TCP, "tcp:127.0.0.1:5901", host="127.0.0.1", port=5901),
     )
     authorizer: Authorizer = AnyLoggedInUser()
-    assert authorizer.may_open(session, console)
+    assert authorizer.refusal(session, console) is None

@@ -60,8 +60,10 @@ def test_sample_loads(registry: Registry) -> None:
     """The documented sample is valid and describes host, users, VMs and consoles."""
     config = registry.config
     assert config.host.uuid == HOST
-    assert [u.name for u in config.users] == ["root"]
+    assert [(u.name, u.role.value) for u in config.users] == [
+        ("root", "pool-admin"), ("alice", "vm-operator")]
     assert verify_password("demo", config.users[0].password_hash)
+    assert registry.vms[3].users == {"alice"} and registry.vms[0].users is None
     assert [vm.name_label for vm in registry.vms] == [
         "demo",
         "Control domain on host: xenhost1",

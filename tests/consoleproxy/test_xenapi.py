@@ -11,10 +11,17 @@ from typing import Any, cast
 import pytest
 import XenAPI
 
-from consoleproxy.auth import SessionStore, User, hash_password, parse_password_hash
+from consoleproxy.auth import (
+    AuthenticationFailed,
+    SessionStore,
+    User,
+    hash_password,
+    parse_password_hash,
+)
 from consoleproxy.limits import Limits
 from consoleproxy.registry import Registry, load_config
-from consoleproxy.xenapi import XenApiDispatcher
+from consoleproxy.roles import Role
+from consoleproxy.xenapi import LoginCall, XenApiDispatcher
 
 SAMPLE = Path(__file__).parent.parent.parent / "samples" / "consoleproxy.toml"
 HOST = "3c7b1b4b-80be-41b2-bd79-f645e19e47e1"
@@ -35,12 +42,22 @@ class FakeClock:
         return self.now
 
 
+def login_now(sessions: SessionStore, call: LoginCall) -> str | AuthenticationFailed:
+    """What checking the call's password on this thread gives (the service uses a pool)."""
+    try:
+        return sessions.login(call.username, call.password,
+                                         originator=call.originator)
+    except AuthenticationFailed as failure:
+        return failure
+
+
 class InMemoryTransport(xmlrpc.client.Transport):
     """An XML-RPC transport that hands each request body straight to the dispatcher."""
 
-    def __init__(self, dispatcher: XenApiDispatcher) -> None:
+    def __init__(self, dispatcher: XenApiDispatcher, sessions: SessionStore) -> None:
         super().__init__()
         self.dispatcher = dispatcher
+        self.sessions = sessions
         self.calls: list[str] = []
 
     def request(
@@ -50,6 +67,8 @@ class InMemoryTransport(xmlrpc.client.Transport):
         _, method = xmlrpc.client.loads(request_body)
         self.calls.append(str(method))
         reply = self.dispatcher.handle(request_body)
+        if isinstance(reply, LoginCall):
+            reply = self.dispatcher.login_reply(login_now(self.sessions, reply))
         return xmlrpc.client.loads(reply)[0]
 
 
@@ -59,10 +78,11 @@ class World:
     def __init__(self) -> None:
         self.clock = FakeClock()
         self.registry = Registry(load_config(SAMPLE))
-        users = [User("root", parse_password_hash(hash_password("demo", n=16, r=1, p=1)))]
+        cheap = parse_password_hash(hash_password("demo", n=16, r=1, p=1))
+        users = [User("root", cheap, Role.POOL_ADMIN), User("alice", cheap, Role.VM_OPERATOR)]
         self.sessions = SessionStore(Limits(session_idle_expiry=100.0), self.clock, users=users)
         self.dispatcher = XenApiDispatcher(self.registry, self.sessions)
-        self.transport = InMemoryTransport(self.dispatcher)
+        self.transport = InMemoryTransport(self.dispatcher, self.sessions)
 
     def session(self) -> Any:
         """A binding Session talking to the dispatcher."""
@@ -266,7 +286,8 @@ def test_host_and_pool(world: World, api: Any) -> None:
 
 def test_list_methods(world: World) -> None:
     """system.listMethods answers with a bare list of every method served."""
-    proxy = xmlrpc.client.ServerProxy("http://x/", transport=InMemoryTransport(world.dispatcher))
+    transport = InMemoryTransport(world.dispatcher, world.sessions)
+    proxy = xmlrpc.client.ServerProxy("http://x/", transport=transport)
     methods = cast(list[str], proxy.system.listMethods())
     for name in (
         "session.login_with_password",

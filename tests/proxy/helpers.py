@@ -11,6 +11,7 @@ from twisted.internet.protocol import Protocol
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 
 from consoleproxy.auth import SessionStore, hash_password
+from consoleproxy.logins import CheckRunner, PasswordLogins, RunNow
 from consoleproxy.protocol import ConsoleProxyFactory, FrontDoorProtocol
 from consoleproxy.registry import Config, Registry, parse_config
 from consoleproxy.service import HostedTextConsole
@@ -110,7 +111,7 @@ class Harness:
     """A factory over the test configuration with an in-memory clock and console."""
 
     def __init__(self, *, config: Config | None = None, connected: bool = True,
-                 **factory_options: Any) -> None:
+                 runner: CheckRunner | None = None, **factory_options: Any) -> None:
         self.clock = MemoryReactorClock()
         self.config = config or parse_config(CONFIG_TEXT)
         self.registry = Registry(self.config)
@@ -120,10 +121,14 @@ class Harness:
         self.console = HostedTextConsole(self.clock, self.source, name="guest", stay=True)
         self.console.start()
         self.endpoint = FakeEndpoint()
+        # Password checks run at once on this thread unless a test holds them.
+        self.logins = PasswordLogins(self.clock, self.sessions, self.config.limits,
+                                     runner or RunNow())
         self.factory = ConsoleProxyFactory(
             self.clock, self.registry, self.sessions,
             text_consoles={TEXT_BACKEND: self.console},
             backend_endpoint=lambda backend: self.endpoint,
+            logins=self.logins,
             **factory_options,
         )
 

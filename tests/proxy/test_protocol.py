@@ -123,8 +123,11 @@ def test_403_when_the_authorizer_refuses() -> None:
     """An authorizer saying no gives 403."""
 
     class Nobody:
-        def may_open(self, session: Any, console: Any) -> bool:
-            return False
+        def refusal(self, session: Any, console: Any) -> str | None:
+            return "nobody may"
+
+        def may_see(self, session: Any, vm: Any) -> bool:
+            return True
 
     harness = Harness(authorizer=Nobody())
     protocol, transport = harness.connect()

@@ -16,8 +16,10 @@ HOST = "127.0.0.1:8080"
 
 
 def http(harness: Harness, method: str, target: str, *, cookie: str | None = None,
-         body: bytes = b"", origin: str | None = None) -> tuple[int, dict[str, str], bytes]:
-    """One request through the front door; returns status, headers (last wins) and body."""
+         body: bytes = b"", origin: str | None = None,
+         wait: float = 0.0) -> tuple[int, dict[str, str], bytes]:
+    """One request through the front door (answered within ``wait`` seconds of the test's
+    clock); returns status, headers (last wins) and body."""
     lines = [f"{method} {target} HTTP/1.1", f"Host: {HOST}", "Connection: close"]
     if cookie is not None:
         lines.append(f"Cookie: {cookie}")
@@ -28,6 +30,9 @@ def http(harness: Harness, method: str, target: str, *, cookie: str | None = Non
                   f"Content-Length: {len(body)}"]
     protocol, transport = harness.connect()
     protocol.dataReceived(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+    if wait:
+        assert transport.value() == b"", "answered before the wait"
+        harness.clock.advance(wait)
     head, _, rest = transport.value().partition(b"\r\n\r\n")
     status_line, *header_lines = head.decode("latin-1").split("\r\n")
     headers = {}
@@ -37,10 +42,12 @@ def http(harness: Harness, method: str, target: str, *, cookie: str | None = Non
     return int(status_line.split()[1]), headers, rest
 
 
-def login(harness: Harness, password: str = PASSWORD) -> tuple[int, dict[str, str]]:
+def login(harness: Harness, password: str = PASSWORD,
+          wait: float = 0.0) -> tuple[int, dict[str, str]]:
     status, headers, _ = http(harness, "POST", "/login", origin=f"http://{HOST}",
                               body=urlencode({"username": "root", "password": password,
-                                              "next": "/console.html?ref=x"}).encode())
+                                              "next": "/console.html?ref=x"}).encode(),
+                              wait=wait)
     return status, headers
 
 
@@ -75,9 +82,9 @@ def test_secure_cookies_on_tls() -> None:
 
 
 def test_a_failed_login_goes_back_to_the_form() -> None:
-    """A wrong password sets no cookie and says the login failed."""
+    """A wrong password sets no cookie and says the login failed, after the failure delay."""
     harness = Harness()
-    status, headers = login(harness, "wrong")
+    status, headers = login(harness, "wrong", wait=harness.config.limits.login_first_delay)
     assert status == 303 and "login=failed" in headers["location"]
     assert "set-cookie" not in headers
     assert len(harness.sessions) == 0

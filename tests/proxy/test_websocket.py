@@ -123,8 +123,11 @@ def test_403_when_the_authorizer_refuses() -> None:
     """An authorizer saying no gives 403 before the upgrade."""
 
     class Nobody:
-        def may_open(self, session: object, console: object) -> bool:
-            return False
+        def refusal(self, session: object, console: object) -> str | None:
+            return "nobody may"
+
+        def may_see(self, session: object, vm: object) -> bool:
+            return True
 
     harness = Harness(authorizer=Nobody())
     transport, _ = upgrade(harness, upgrade_request(
