@@ -782,6 +782,7 @@ class FrontDoorProtocol(Protocol):
                 return
             request = without_cross_origin_cookies(request)
         self._state = _State.AUTHENTICATING
+        self._held_bytes = len(trailing)
         checking = factory.check_access(request, peer_host(self._tr.getPeer()))
         checking.addCallbacks(self._access_granted, self._access_refused,
                               callbackArgs=(trailing,))

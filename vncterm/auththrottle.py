@@ -8,14 +8,16 @@ adapters do the waiting with their reactor, so a delayed refusal holds up nothin
 The rules (``vncterm.limits.AuthThrottleLimits`` holds the numbers):
 
 * Every failure adds one to its peer's count and to its user's count. Counts decay steadily:
-  one failure is forgotten every ``forget_seconds``.
+  one failure is forgotten every ``forget_seconds`` (whole failures, so "five failures" means
+  five, not four and a bit).
 * A refusal is answered after ``first_delay * 2 ** (n - 1)`` seconds (at most ``max_delay``),
   where ``n`` is the larger of the two counts after this failure. Successful checks are never
   delayed: the penalty falls on the guesser, not on the user who types the right password.
 * A peer reaching ``block_after`` failures is blocked for ``block_seconds`` (doubling with
   each later block, at most ``block_max_seconds``): while blocked its attempts are refused
   without checking the password, the right one included. After a block its count stays one
-  below the threshold, so a single further failure blocks it again (as TigerVNC does).
+  below the threshold (nothing decays during a block), so a single further failure blocks it
+  again (as TigerVNC does).
 * Users are never blocked, only delayed: anyone can fail as any user, so a block by user
   would let an attacker lock the real user out. The user's delay is capped, and a success
   resets the user's count. A success does not reset the peer's count: otherwise a guesser
@@ -51,8 +53,9 @@ def peer_key(host: str) -> str:
 
 @dataclass(slots=True)
 class _Record:
-    #: Failures as of ``at`` (fractional once decay has started).
-    failures: float
+    #: Failures not yet forgotten.
+    failures: int
+    #: When forgetting the next failure started counting.
     at: float
     #: How many times this peer was blocked (the next block lasts twice as long).
     blocks: int = 0
@@ -89,10 +92,10 @@ class AuthThrottle:
             duration = min(limits.block_seconds * 2.0**record.blocks, limits.block_max_seconds)
             record.blocks += 1
             record.blocked_until = now + duration
-            record.failures = limits.block_after - 1.0
+            record.failures = limits.block_after - 1
         if user is not None:
             count = max(count, self._bump(self._users, user, now).failures)
-        return min(limits.first_delay * 2.0 ** max(count - 1.0, 0.0), limits.max_delay)
+        return min(limits.first_delay * 2.0 ** (count - 1), limits.max_delay)
 
     def succeeded(self, peer: str, user: str | None, now: float) -> None:
         """A check passed: the user's count starts again (the peer's does not)."""
@@ -110,10 +113,13 @@ class AuthThrottle:
         record = table.get(key)
         if record is None:
             return None
-        elapsed = max(0.0, now - record.at)
-        record.failures = max(0.0, record.failures - elapsed / self._limits.forget_seconds)
-        record.at = max(record.at, now)
-        if record.failures <= 0.0 and record.blocked_until <= now:
+        # Nothing is forgotten while blocked: one failure after a block blocks again.
+        start = max(record.at, record.blocked_until)
+        forgotten = int((now - start) // self._limits.forget_seconds) if now > start else 0
+        if forgotten:
+            record.failures = max(0, record.failures - forgotten)
+            record.at = start + forgotten * self._limits.forget_seconds
+        if record.failures <= 0 and record.blocked_until <= now:
             del table[key]
             return None
         return record
@@ -121,9 +127,9 @@ class AuthThrottle:
     def _bump(self, table: OrderedDict[str, _Record], key: str, now: float) -> _Record:
         record = self._current(table, key, now)
         if record is None:
-            record = table[key] = _Record(0.0, now)
+            record = table[key] = _Record(0, now)
             while len(table) > self._limits.max_entries:
                 table.popitem(last=False)
-        record.failures += 1.0
+        record.failures += 1
         table.move_to_end(key)
         return record

@@ -13,6 +13,7 @@ from twisted.internet.endpoints import TCP4ClientEndpoint, UNIXClientEndpoint, s
 from twisted.logger import Logger, globalLogBeginner
 
 from vncterm import heap, leandispatch
+from vncterm.auththrottle import AuthThrottle
 from vncterm.backends.base import ConsoleSource
 from vncterm.backends.command import CommandSource
 from vncterm.backends.ptydevice import PtyDeviceSource
@@ -186,9 +187,12 @@ def run(reactor: Any, argv: Sequence[str]) -> Any:
     columns, rows = args.size
     session = ConsoleSession(reactor, source, columns=columns, rows=rows, name=args.name,
                              stay=args.stay, scrollback_lines=args.scrollback)
-    factory = RfbViewerFactory(session, password, view_only_password=view_only_password)
+    # One throttle for every listener: a guesser cannot start afresh on another port.
+    throttle = AuthThrottle(session.limits.auth_throttle)
+    factory = RfbViewerFactory(session, password, view_only_password=view_only_password,
+                               throttle=throttle)
     watch_factory = RfbViewerFactory(session, password, view_only_password=view_only_password,
-                                     view_only=True)
+                                     view_only=True, throttle=throttle)
     try:
         if args.log:
             console_log = ConsoleLog(args.log, clock=reactor, max_bytes=args.log_max_size,

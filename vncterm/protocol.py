@@ -3,18 +3,26 @@
 It only moves bytes between the transport and `RfbServer`, and turns the machine's events into
 calls on the console session. It is also the viewer's push producer target: while the transport
 is full (a slow or stalled viewer), no update is produced and damage simply accumulates.
+
+With a password and an `AuthThrottle` (``vncterm.auththrottle``; one per process, shared by
+every listener): a failed VNC Authentication is counted against the viewer's address and the
+console, and its SecurityResult failure is sent only after the throttle's delay (a timer:
+nothing else waits); a viewer from a blocked address is refused before authenticating, with
+"too many authentication failures" as the reason (which RFB 3.7+ clients show; 3.3 ones get
+it too, in place of a security type).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from twisted.internet.interfaces import IAddress, IPushProducer
+from twisted.internet.interfaces import IAddress, IDelayedCall, IPushProducer
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from vncterm.auththrottle import AuthThrottle
 from vncterm.mousereport import CONTROL, META, MouseModes, MouseReporter
 from vncterm.pointer import Drag, MiddleClick, PointerAction, PointerTracker, Press, Release, Wheel
 from vncterm.render import pointershape
@@ -22,7 +30,7 @@ from vncterm.render.framebuffer import CELL_HEIGHT, CELL_WIDTH, Renderer
 from vncterm.rfb import clipboard
 from vncterm.rfb.clipboard import ClipboardFlag, ExtendedClipboard
 from vncterm.rfb.constants import Encoding, ExtendedDesktopSizeReason, ExtendedDesktopSizeStatus
-from vncterm.rfb.errors import RemoteProtocolError
+from vncterm.rfb.errors import AuthenticationFailed, RemoteProtocolError
 from vncterm.rfb.messages import (
     ClientCutText,
     ClientInitialised,
@@ -47,6 +55,9 @@ from vncterm.view import WHEEL_LINES, Position, ViewerView
 
 log = Logger()
 
+#: What a viewer from a blocked address is told.
+TOO_MANY_FAILURES = "too many authentication failures; try again later"
+
 
 @implementer(IPushProducer)
 class RfbViewerProtocol(Protocol):
@@ -60,9 +71,12 @@ class RfbViewerProtocol(Protocol):
         view_only_password: bytes | None = None,
         view_only: bool = False,
         log_connections: bool = True,
+        throttle: AuthThrottle | None = None,
     ) -> None:
         self.session = session
         self._log_connections = log_connections
+        self._throttle = throttle if password is not None else None
+        self._failure_answer: IDelayedCall | None = None
         self.server = RfbServer(
             ServerConfig(
                 width=session.width,
@@ -119,7 +133,12 @@ class RfbViewerProtocol(Protocol):
             self.session.limits.handshake_timeout, self._handshake_timed_out
         )
         self.server.initiate()
-        if len(self.session.viewers) >= self.session.limits.max_viewers:
+        if self._throttle is not None and self._throttle.blocked_for(
+                self._peer_host(), self.session.reactor.seconds()) > 0:
+            log.warn("viewer {peer} refused: its address is blocked after repeated "
+                     "authentication failures", peer=self._peer)
+            self.server.refuse(TOO_MANY_FAILURES)
+        elif len(self.session.viewers) >= self.session.limits.max_viewers:
             log.warn("viewer {peer} refused: too many viewers", peer=self._peer)
             self.server.refuse("too many viewers on this console")
         self._write_out()
@@ -127,6 +146,8 @@ class RfbViewerProtocol(Protocol):
     def connectionLost(self, reason: Failure = Failure(ConnectionError())) -> None:  # noqa: B008
         if self._handshake_timer is not None and self._handshake_timer.active():
             self._handshake_timer.cancel()
+        if self._failure_answer is not None and self._failure_answer.active():
+            self._failure_answer.cancel()
         if self._attached:
             self._attached = False
             self.session.detach(self)
@@ -188,6 +209,16 @@ class RfbViewerProtocol(Protocol):
                     return
                 if not self._handle(event):
                     break
+        except AuthenticationFailed as exc:
+            if self._throttle is None:
+                log.warn("viewer {peer} closed: {reason}", peer=self._peer, reason=exc.reason)
+                self._write_out()
+                self._closing = True
+                if self.transport is not None:
+                    self.transport.loseConnection()
+                return
+            self._answer_failure_later()
+            return
         except RemoteProtocolError as exc:
             log.warn("viewer {peer} closed: {reason}", peer=self._peer, reason=exc.reason)
             self._write_out()
@@ -202,6 +233,37 @@ class RfbViewerProtocol(Protocol):
             self.disconnect("internal error")
             return
         self._write_out()
+
+    def _peer_host(self) -> str:
+        peer = self.transport.getPeer() if self.transport is not None else None
+        host = getattr(peer, "host", None)
+        return host if isinstance(host, str) else "unix"
+
+    def _answer_failure_later(self) -> None:
+        """Count a failed VNC Authentication; send its failure after the throttle's delay."""
+        assert self._throttle is not None
+        self._closing = True
+        delay = self._throttle.failed(self._peer_host(), self._throttle_user(),
+                                      self.session.reactor.seconds())
+        log.warn("viewer {peer} failed VNC Authentication; answered in {delay:.2f} s",
+                 peer=self._peer, delay=delay)
+        if self._handshake_timer is not None and self._handshake_timer.active():
+            self._handshake_timer.cancel()
+        self._handshake_timer = None
+        failure = self.server.data_to_send()
+
+        def answer() -> None:
+            self._failure_answer = None
+            if self.transport is not None:
+                self.bytes_sent += len(failure)
+                self.transport.write(failure)
+                self.transport.loseConnection()
+
+        self._failure_answer = self.session.reactor.callLater(delay, answer)
+
+    def _throttle_user(self) -> str:
+        # VNC Authentication has no user: the console's password is what is guessed.
+        return f"vnc console {self.session.name}"
 
     def _handle(self, event: object) -> bool:
         session = self.session
@@ -244,6 +306,9 @@ class RfbViewerProtocol(Protocol):
             if self._handshake_timer is not None and self._handshake_timer.active():
                 self._handshake_timer.cancel()
             self._handshake_timer = None
+            if self._throttle is not None:
+                self._throttle.succeeded(self._peer_host(), self._throttle_user(),
+                                         session.reactor.seconds())
             if not session.attach(self, shared=event.shared):
                 log.warn("viewer {peer} refused: too many viewers", peer=self._peer)
                 self.disconnect("too many viewers on this console")
@@ -530,9 +595,13 @@ class RfbViewerFactory(Factory):
         view_only_password: bytes | None = None,
         view_only: bool = False,
         log_connections: bool = True,
+        throttle: AuthThrottle | None = None,
     ) -> None:
+        """``throttle`` (shared by every factory of the process) slows and blocks viewers
+        that fail VNC Authentication; it matters only with a password."""
         self.session = session
         self.password = password
+        self.throttle = throttle
         self.view_only_password = view_only_password
         self.view_only = view_only
         #: Whether viewers log their own open/close lines (a front door that hands them
@@ -546,6 +615,7 @@ class RfbViewerFactory(Factory):
             view_only_password=self.view_only_password,
             view_only=self.view_only,
             log_connections=self.log_connections,
+            throttle=self.throttle,
         )
 
 

@@ -11,6 +11,7 @@ from consoleproxy.auth import (
     AnyLoggedInUser,
     AuthenticationFailed,
     Authorizer,
+    SessionLimitReached,
     SessionStore,
     User,
     basic_credentials,
@@ -39,12 +40,14 @@ class FakeClock:
         return self.now
 
 
-def make_store(limits: Limits | None = None) -> tuple[SessionStore, FakeClock]:
-    """A store with users alice/wonderland and bob/builder."""
+def make_store(limits: Limits | None = None,
+               more_users: list[User] | None = None) -> tuple[SessionStore, FakeClock]:
+    """A store with users alice/wonderland and bob/builder (and ``more_users``)."""
     clock = FakeClock()
     users = [
         User("alice", parse_password_hash(cheap_hash("wonderland"))),
         User("bob", parse_password_hash(cheap_hash("builder"))),
+        *(more_users or []),
     ]
     return SessionStore(limits or Limits(), clock, users=users), clock
 
@@ -293,3 +296,62 @@ def test_any_logged_in_user_authorizer_allows_everything() -> None:
     )
     authorizer: Authorizer = AnyLoggedInUser()
     assert authorizer.refusal(session, console) is None
+
+
+# -- session caps ----------------------------------------------------------------------------
+
+
+def test_one_users_logins_never_end_another_users_session() -> None:
+    """300 logins by alice leave bob's one session alive (the cap is per user)."""
+    store, clock = make_store()
+    bobs = store.login("bob", "builder", originator="XenCenter")
+    for _ in range(300):
+        clock.now += 1
+        store.login("alice", "wonderland")
+    assert store.validate(bobs) is not None
+    assert store.sessions_of("alice") == 50  # all from one originator ("")
+
+
+def test_an_originator_past_its_cap_loses_its_own_oldest_session() -> None:
+    """A script logging in again and again ends its own sessions, not the same user's
+    XenCenter session."""
+    store, clock = make_store(Limits(max_sessions_per_originator=3))
+    xencenter = store.login("alice", "wonderland", originator="XenCenter")
+    scripted = []
+    for _ in range(5):
+        clock.now += 1
+        scripted.append(store.login("alice", "wonderland", originator="script"))
+    assert store.validate(xencenter) is not None
+    assert [store.validate(ref) is not None for ref in scripted] == [False, False] + [True] * 3
+
+
+def test_the_global_cap_takes_from_the_heaviest_user_never_an_only_session() -> None:
+    """At the global cap a login ends a session of the user holding the most; when that
+    would be someone else's only session, the login fails instead."""
+    users = [User(name, parse_password_hash(cheap_hash(name))) for name in ("carol", "dave")]
+    store, clock = make_store(Limits(max_sessions=3), more_users=users)
+    alice_first = store.login("alice", "wonderland")
+    clock.now += 1
+    alice_second = store.login("alice", "wonderland")
+    clock.now += 1
+    bobs = store.login("bob", "builder")
+    clock.now += 1
+    carols = store.login("carol", "carol")
+    assert store.validate(alice_first) is None  # alice held two: her older one went
+    assert all(store.validate(ref) for ref in (alice_second, bobs, carols))
+    with pytest.raises(SessionLimitReached):
+        store.login("dave", "dave")
+    assert all(store.validate(ref) for ref in (alice_second, bobs, carols))
+    again = store.login("bob", "builder")  # bob may replace his own only session
+    assert store.validate(bobs) is None and store.validate(again) is not None
+
+
+def test_a_password_check_runs_apart_and_hides_the_password() -> None:
+    """The costly part of a login is a value any thread may run; its repr has no password."""
+    store, _ = make_store()
+    check = store.password_check("alice", "wonderland")
+    assert check.run() is True
+    assert "wonderland" not in repr(check)
+    assert store.password_check("alice", "nope").run() is False
+    assert store.password_check("mallory", "wonderland").run() is False
+    assert len(store) == 0  # a check alone opens no session

@@ -328,3 +328,102 @@ def test_oversized_body_gets_a_fault() -> None:
     with pytest.raises(xmlrpc.client.Fault) as caught:
         xmlrpc.client.loads(dispatcher.handle(body))
     assert "too large" in caught.value.faultString
+
+
+# -- what each user sees ---------------------------------------------------------------------
+
+DOM0_CONSOLE = "abfd2401-6db1-4023-84c3-d1c406713188"
+NOWHERE_VM = "0badc0de-0000-4000-8000-000000000000"
+NOWHERE_CONSOLE = "0badc0de-0000-4000-8000-000000000001"
+
+
+@pytest.fixture
+def tenant(world: World) -> Iterator[Any]:
+    """The binding's xenapi object, logged in as alice, a vm-operator."""
+    session = world.session()
+    session.xenapi.login_with_password("alice", "demo", "2.21", "consoleproxy-tests")
+    yield session.xenapi
+    session.xenapi.session.logout()
+
+
+def failure_of(call: Any, *params: Any) -> list[str]:
+    """The ErrorDescription a call fails with (the test fails if it succeeds)."""
+    with pytest.raises(XenAPI.Failure) as caught:
+        call(*params)
+    return list(caught.value.details)
+
+
+def test_a_vm_operator_does_not_see_the_control_domain(tenant: Any, api: Any) -> None:
+    """Lists, records and lookups leave the control domain and its console out for a
+    vm-operator, while a pool-admin sees them."""
+    dom0 = f"OpaqueRef:{DOM0}"
+    dom0_console = f"OpaqueRef:{DOM0_CONSOLE}"
+    assert dom0 in api.VM.get_all() and dom0 not in tenant.VM.get_all()
+    assert dom0 not in tenant.VM.get_all_records()
+    assert len(tenant.VM.get_all()) == 4
+    assert tenant.VM.get_by_name_label("Control domain on host: xenhost1") == []
+    assert dom0_console in api.console.get_all()
+    assert dom0_console not in tenant.console.get_all()
+    assert dom0_console not in tenant.console.get_all_records()
+    host = f"OpaqueRef:{HOST}"
+    assert api.host.get_control_domain(host) == dom0
+    assert tenant.host.get_control_domain(host) == "OpaqueRef:NULL"
+    assert dom0 in api.host.get_resident_VMs(host)
+    assert dom0 not in tenant.host.get_resident_VMs(host)
+    assert tenant.host.get_record(host)["control_domain"] == "OpaqueRef:NULL"
+    assert tenant.VM.get_by_name_label("demo") == [f"OpaqueRef:{DEMO_VM}"]
+    assert tenant.VM.get_consoles(f"OpaqueRef:{DEMO_VM}") == [
+        f"OpaqueRef:{DEMO_RFB}", f"OpaqueRef:{DEMO_VT100}"]
+
+
+@pytest.mark.parametrize(("method", "hidden", "nowhere"), [
+    ("VM.get_record", DOM0, NOWHERE_VM),
+    ("VM.get_consoles", DOM0, NOWHERE_VM),
+    ("VM.get_uuid", DOM0, NOWHERE_VM),
+    ("VM.get_name_label", DOM0, NOWHERE_VM),
+    ("VM.get_is_control_domain", DOM0, NOWHERE_VM),
+    ("VM.get_by_uuid", DOM0, NOWHERE_VM),
+    ("console.get_record", DOM0_CONSOLE, NOWHERE_CONSOLE),
+    ("console.get_location", DOM0_CONSOLE, NOWHERE_CONSOLE),
+    ("console.get_protocol", DOM0_CONSOLE, NOWHERE_CONSOLE),
+    ("console.get_VM", DOM0_CONSOLE, NOWHERE_CONSOLE),
+    ("console.get_by_uuid", DOM0_CONSOLE, NOWHERE_CONSOLE),
+])
+def test_a_hidden_object_answers_as_a_nonexistent_one(
+        tenant: Any, method: str, hidden: str, nowhere: str) -> None:
+    """Every call on a hidden VM or console fails exactly as on one that does not exist (the
+    same error, naming what was asked), so no answer tells a hidden object exists."""
+    call = tenant
+    for part in method.split("."):
+        call = getattr(call, part)
+    by_uuid = method.endswith("get_by_uuid")
+    ask_hidden = hidden if by_uuid else f"OpaqueRef:{hidden}"
+    ask_nowhere = nowhere if by_uuid else f"OpaqueRef:{nowhere}"
+    hidden_failure = failure_of(call, ask_hidden)
+    nowhere_failure = failure_of(call, ask_nowhere)
+    assert hidden_failure == [part.replace(ask_nowhere, ask_hidden) for part in nowhere_failure]
+
+
+def test_a_listed_tenant_sees_its_guest(world: World) -> None:
+    """hvm-guest's users list names alice: she sees it."""
+    session = world.session()
+    session.xenapi.login_with_password("alice", "demo")
+    hvm = session.xenapi.VM.get_by_name_label("hvm-guest")
+    assert hvm == ["OpaqueRef:41c71b17-381d-4b2a-a855-f9483371785c"]
+    assert world.registry.vms[3].users == {"alice"}
+
+
+def test_the_login_call_waits_for_its_password_check(world: World) -> None:
+    """session.login_with_password is not answered by handle() itself: it comes back as a
+    LoginCall (no password in its repr) for the service to check off the event loop."""
+    body = xmlrpc.client.dumps(("alice", "s3cret-Guess", "2.21", "XenCenter"),
+                               "session.login_with_password").encode()
+    call = world.dispatcher.handle(body)
+    assert isinstance(call, LoginCall)
+    assert (call.username, call.originator) == ("alice", "XenCenter")
+    assert "s3cret-Guess" not in repr(call)
+    reply = xmlrpc.client.loads(world.dispatcher.login_reply(
+        AuthenticationFailed("alice", "too many authentication failures; try again later")))
+    assert reply[0][0]["ErrorDescription"] == [
+        "SESSION_AUTHENTICATION_FAILED", "alice",
+        "Authentication failure: too many authentication failures; try again later"]

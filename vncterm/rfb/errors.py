@@ -1,4 +1,5 @@
-"""The two error kinds of the sans-I/O RFB machine: peer misbehaviour and our own misuse."""
+"""The two error kinds of the sans-I/O RFB machine: peer misbehaviour (with failed
+authentication as a kind of its own) and our own misuse."""
 
 from __future__ import annotations
 
@@ -13,6 +14,11 @@ class RemoteProtocolError(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class AuthenticationFailed(RemoteProtocolError):
+    """The client's VNC Authentication response matched no password (the SecurityResult
+    failure is already queued); the adapter may count it and delay sending it."""
 
 
 class LocalProtocolError(Exception):

@@ -24,7 +24,7 @@ from typing import Final, Literal
 from vncterm.limits import DEFAULT_LIMITS, Limits
 from vncterm.rfb import clipboard, messages
 from vncterm.rfb.constants import ClientMessageType, SecurityResult, SecurityType, as_encoding
-from vncterm.rfb.errors import LocalProtocolError, RemoteProtocolError
+from vncterm.rfb.errors import AuthenticationFailed, LocalProtocolError, RemoteProtocolError
 from vncterm.rfb.messages import (
     ClientCutText,
     ClientInitialised,
@@ -443,7 +443,7 @@ class RfbServer:
         else:
             reason = "authentication failed"
             self._send_security_failed(reason)
-            raise RemoteProtocolError(reason)
+            raise AuthenticationFailed(reason)
         self._outgoing += _U32.pack(SecurityResult.OK)
         self._state = State.CLIENT_INIT
         return None
