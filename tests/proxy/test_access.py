@@ -165,6 +165,21 @@ def test_a_basic_login_waits_for_its_check_and_keeps_the_bytes_in_order() -> Non
     assert front.sessions.sessions_of("operator") == 0  # the Basic session ends with it
 
 
+def test_others_are_served_while_a_password_is_checked() -> None:
+    """A pending password check holds up no other client: a CONNECT with a session is
+    answered meanwhile."""
+    runner = HeldChecks()
+    front = harness(runner=runner)
+    waiting, waiting_transport = front.connect()
+    waiting.dataReceived(connect(VT100_TEXT, basic=("operator", PASSWORD)))
+    other, other_transport = front.connect()
+    other.dataReceived(connect(VT100_TEXT, session=front.sessions.login("admin", PASSWORD)))
+    assert other_transport.writes[0] == ok_reply()
+    assert waiting_transport.value() == b""
+    runner.release()
+    assert waiting_transport.writes[0] == ok_reply()
+
+
 def test_an_end_of_input_during_the_check_is_passed_on() -> None:
     """A client that half-closes while its password is checked gets its console, then the
     end of its input is passed on."""
