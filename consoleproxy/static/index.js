@@ -1,4 +1,5 @@
-// The console list: a login form when there is no session, else the consoles this user may open.
+// The console list: a login form when there is no session, else the consoles this user may see
+// (a link on those they may open).
 const $ = (id) => document.getElementById(id);
 
 function show(state, message) {
@@ -35,17 +36,22 @@ async function main() {
   for (const item of body.consoles) {
     const row = rows.insertRow();
     row.insertCell().textContent = item.vm;
-    const link = document.createElement("a");
-    link.href = "/console.html?ref=" + encodeURIComponent(item.ref);
-    link.textContent = item.uuid;
-    link.className = "open-console";
-    row.insertCell().append(link);
-    row.insertCell().textContent = item.available ? "available" : "not available";
+    if (item.openable) {
+      const link = document.createElement("a");
+      link.href = "/console.html?ref=" + encodeURIComponent(item.ref);
+      link.textContent = item.uuid;
+      link.className = "open-console";
+      row.insertCell().append(link);
+    } else {
+      row.insertCell().textContent = item.uuid;
+    }
+    row.insertCell().textContent = !item.openable ? "your role may not open it"
+      : item.available ? "available" : "not available";
   }
   $("consoles").hidden = body.consoles.length === 0;
   show("list", body.consoles.length
-    ? `Consoles you may open, ${body.user}:`
-    : "There is no console you may open.");
+    ? `Consoles you may see, ${body.user}:`
+    : "There is no console you may see.");
 }
 
 main();
