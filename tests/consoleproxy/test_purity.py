@@ -26,9 +26,11 @@ def test_connect_imports_neither_twisted_nor_socket() -> None:
 
 @pytest.mark.parametrize(
     "module",
-    ["consoleproxy.auth", "consoleproxy.registry", "consoleproxy.xenapi", "consoleproxy.limits"],
+    ["consoleproxy.auth", "consoleproxy.registry", "consoleproxy.xenapi", "consoleproxy.limits",
+     "consoleproxy.roles", "vncterm.auththrottle"],
 )
 def test_models_import_no_twisted(module: str) -> None:
-    """Sessions, the registry and the XenAPI dispatcher never pull in Twisted."""
+    """Sessions, the registry, the XenAPI dispatcher, roles and the login throttle never pull
+    in Twisted."""
     loaded = imported_by(module)
     assert not any(name == "twisted" or name.startswith("twisted.") for name in loaded)
