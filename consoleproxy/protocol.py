@@ -674,7 +674,7 @@ class FrontDoorProtocol(Protocol):
             step(data)
         except Exception:
             log.failure("internal error answering {peer}", peer=self._peer)
-            if self._state in (_State.SNIFFING, _State.PREAMBLE):
+            if self._state in (_State.SNIFFING, _State.PREAMBLE, _State.AUTHENTICATING):
                 self._refuse(500, "internal error")
             elif self.transport is not None:
                 self._tr.loseConnection()

@@ -17,6 +17,12 @@ The rules (xapi's role-based access control, as far as consoles go):
   only those listed see and open it. Pool roles are not narrowed by the lists: they may open
   the control domain's root shell anyway, so hiding a guest from them would protect nothing.
 * An unknown user (a session whose user left the configuration) sees nothing.
+* Opening a console the user may not open (CONNECT, WebSocket, the page's status check) is a
+  403 naming the reason in the audit line, as xapi's RBAC answers, whether or not the user may
+  see it: only discovery pretends a hidden object does not exist. A client can only ask for a
+  hidden console by a ref it already holds (refs are random uuids that discovery never shows
+  it), so the 403 tells it nothing it did not know, and a real user learns that the role, not
+  a typo, is the problem.
 """
 
 from __future__ import annotations

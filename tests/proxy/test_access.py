@@ -10,6 +10,7 @@ import xmlrpc.client
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import pytest
 from twisted.internet.error import ConnectionDone
 from twisted.logger import LogEvent, formatEvent, globalLogPublisher
 from twisted.python.failure import Failure
@@ -329,3 +330,17 @@ def test_the_browser_list_shows_each_role_what_it_may_see() -> None:
     status = api(front, f"/api/console?ref=OpaqueRef:{DOM0_CONSOLE}",
                  front.sessions.login("operator", PASSWORD))
     assert status["status"] == 403
+
+
+def test_a_bug_while_starting_the_check_is_a_500(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug in finding a request's credentials is answered 500 on that connection only."""
+    front = harness()
+
+    def broken(request: object) -> object:
+        raise RuntimeError("simulated bug")
+
+    with monkeypatch.context() as patch, logged():
+        patch.setattr(front.sessions, "resolve_request", broken)
+        protocol, transport = front.connect()
+        protocol.dataReceived(connect(RFB_TEXT, basic=("operator", PASSWORD)))
+    assert refused_with(transport, 500)
