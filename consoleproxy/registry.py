@@ -3,7 +3,7 @@ backends), lookups of a console request's ``ref=``/``uuid=``, and console locati
 
 Configuration shape (see ``samples/consoleproxy.toml`` for a documented example)::
 
-    [host]                      uuid, name_label, address, [location_port]
+    [host]                      uuid, name_label, address, [location_port], [location_scheme]
     [limits]                    optional overrides of consoleproxy.limits.Limits fields
     [proxy]                     free-form; read by the service, not checked here
     [[users]]                   name, password_hash, [role]
@@ -31,7 +31,7 @@ import re
 import shlex
 import tomllib
 import uuid as uuidlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from types import MappingProxyType
@@ -39,6 +39,7 @@ from typing import Any, Final
 
 from consoleproxy.auth import OPAQUE_REF_PREFIX, User, parse_password_hash
 from consoleproxy.limits import Limits
+from consoleproxy.locations import SCHEMES, Listener, location_base
 from consoleproxy.roles import DEFAULT_ROLE, Role
 
 __all__ = [
@@ -167,8 +168,10 @@ class Host:
     name_label: str
     #: The address clients reach this host at, as written into console locations.
     address: str
-    #: A port to put into locations (for a proxy not listening on 443); None for none.
+    #: The port locations name; None: the port of a listener (consoleproxy.locations).
     location_port: int | None = None
+    #: "https" or "http" for locations; None: https if there is a TLS listener, else http.
+    location_scheme: str | None = None
 
     @property
     def ref(self) -> str:
@@ -237,9 +240,11 @@ class Config:
 class Registry:
     """Lookups over one configuration: refs, uuids, name labels, a request's console."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, listeners: Sequence[Listener] = ()) -> None:
+        """``listeners`` are the ones locations may name (see :meth:`listening_on`)."""
         self.config = config
         self.host = config.host
+        self.listening_on(listeners)
         self._vms = {vm.uuid: vm for vm in config.vms}
         self._consoles = {console.uuid: console for console in config.consoles}
         self._consoles_of: dict[str, list[Console]] = {vm.uuid: [] for vm in config.vms}
@@ -320,14 +325,16 @@ class Registry:
             raise NotRunningHere(500, "the console's VM is not running on this host")
         return console
 
+    def listening_on(self, listeners: Sequence[Listener]) -> None:
+        """Name one of ``listeners`` in locations from now on, unless ``[host]`` says otherwise;
+        with none known, locations are ``https://<address>[:location_port]/...`` as xapi's."""
+        host = self.host
+        self._location = location_base(host.address, listeners, port=host.location_port,
+                                       scheme=host.location_scheme)
+
     def location(self, console: Console) -> str:
-        """The console's URL: ``https://<address>/console?ref=OpaqueRef:<uuid>``."""
-        address = self.host.address
-        if ":" in address:
-            address = f"[{address}]"
-        if self.host.location_port is not None:
-            address = f"{address}:{self.host.location_port}"
-        return f"https://{address}/console?ref={console.ref}"
+        """The console's URL: ``<scheme>://<address>[:port]/console?ref=OpaqueRef:<uuid>``."""
+        return self._location.url(console.ref)
 
 
 def _uuid_of_ref(ref: str) -> str | None:
@@ -412,7 +419,8 @@ class _Loader:
         return canonical
 
     def host(self, raw: dict[str, Any]) -> Host:
-        _only_keys(raw, "host", {"uuid", "name_label", "address", "location_port"})
+        _only_keys(raw, "host",
+                   {"uuid", "name_label", "address", "location_port", "location_scheme"})
         uuid = self.claim_uuid(raw, "host")
         name_label = _string(raw, "name_label", "host", required=True)
         address = _string(raw, "address", "host", required=True)
@@ -428,7 +436,11 @@ class _Loader:
             not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535
         ):
             raise ConfigError("host.location_port", "must be a port number 1..65535")
-        return Host(uuid=uuid, name_label=name_label, address=address, location_port=port)
+        scheme = _string(raw, "location_scheme", "host", required=False) or None
+        if scheme is not None and scheme not in SCHEMES:
+            raise ConfigError("host.location_scheme", 'must be "https" or "http"')
+        return Host(uuid=uuid, name_label=name_label, address=address, location_port=port,
+                    location_scheme=scheme)
 
     def users(self, raw_users: list[dict[str, Any]]) -> tuple[User, ...]:
         users: dict[str, User] = {}

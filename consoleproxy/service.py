@@ -42,6 +42,7 @@ from twisted.protocols.tls import TLSMemoryBIOFactory
 
 from consoleproxy.auth import SessionStore
 from consoleproxy.limits import Limits
+from consoleproxy.locations import Listener, planned_listeners
 from consoleproxy.protocol import ConsoleProxyFactory, TextConsole
 from consoleproxy.registry import BackendKind, BackendSpec, Config, ConfigError, Registry
 from consoleproxy.relaythread import RelayThread
@@ -269,7 +270,8 @@ class ConsoleProxy:
         self.config = config
         self.settings = settings or parse_proxy_settings(config.proxy)
         self.state_dir = state_dir or default_state_dir()
-        self.registry = Registry(config)
+        # Until listen() binds, locations name the listeners the settings would open.
+        self.registry = Registry(config, planned_listeners(self.settings.listen))
         self.sessions = SessionStore(config.limits, reactor.seconds, users=config.users)
         self.text_consoles: dict[str, HostedTextConsole] = {}
         for console in config.consoles:
@@ -351,6 +353,9 @@ class ConsoleProxy:
                 yield listening.port_object.stopListening()
             raise
         self.listening.extend(opened)
+        # Locations name a listener that exists, with the port it was given.
+        self.registry.listening_on([Listener(item.tls, item.port) for item in self.listening
+                                    if item.port is not None])
         return opened
 
     @defer.inlineCallbacks

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from consoleproxy.auth import verify_password
+from consoleproxy.locations import Listener
 from consoleproxy.registry import (
     BackendKind,
     ConfigError,
@@ -45,8 +46,8 @@ address = "192.168.0.1"
 
 @pytest.fixture(scope="module")
 def registry() -> Registry:
-    """The registry of the sample configuration."""
-    return Registry(load_config(SAMPLE))
+    """The registry of the sample configuration, listening as `serve` does by default."""
+    return Registry(load_config(SAMPLE), [Listener(False, 8080), Listener(True, 8443)])
 
 
 def config_error(text: str) -> ConfigError:
@@ -204,7 +205,7 @@ resident_on = "00000000-0000-0000-0000-0000000000ff"
 
 
 def test_location_is_exact(registry: Registry) -> None:
-    """Locations are https://<address>[:port]/console?ref=OpaqueRef:<uuid>."""
+    """Locations are https://<address>:<TLS listener's port>/console?ref=OpaqueRef:<uuid>."""
     console = registry.console_by_uuid(DEMO_RFB)
     assert console is not None
     assert registry.location(console) == f"https://127.0.0.1:8443/console?ref=OpaqueRef:{DEMO_RFB}"

@@ -19,6 +19,7 @@ from consoleproxy.auth import (
     parse_password_hash,
 )
 from consoleproxy.limits import Limits
+from consoleproxy.locations import Listener
 from consoleproxy.registry import Registry, load_config
 from consoleproxy.roles import Role
 from consoleproxy.xenapi import LoginCall, XenApiDispatcher
@@ -77,7 +78,9 @@ class World:
 
     def __init__(self) -> None:
         self.clock = FakeClock()
-        self.registry = Registry(load_config(SAMPLE))
+        # Listening as `consoleproxy serve` does by default: locations name the TLS one.
+        self.registry = Registry(load_config(SAMPLE),
+                                 [Listener(False, 8080), Listener(True, 8443)])
         cheap = parse_password_hash(hash_password("demo", n=16, r=1, p=1))
         users = [User("root", cheap, Role.POOL_ADMIN), User("alice", cheap, Role.VM_OPERATOR)]
         self.sessions = SessionStore(Limits(session_idle_expiry=100.0), self.clock, users=users)

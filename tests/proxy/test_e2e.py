@@ -221,7 +221,9 @@ def test_xenapi_flow_then_connect_with_cookie_over_tls(server: Server) -> None:
     """XenAPI over HTTPS finds the console; CONNECT with the cookie gives an RFB desktop."""
     session, location = discover(server.https_url, "guest", "rfb")
     try:
-        assert location.startswith("https://127.0.0.1/console?ref=OpaqueRef:")
+        # The location names the TLS listener that was bound (ssl:0), with its port.
+        assert location.startswith(
+            f"https://127.0.0.1:{server.https_port}/console?ref=OpaqueRef:")
         request = (f"CONNECT {target_of(location)} HTTP/1.0\r\nHost: 127.0.0.1\r\n"
                    f"Cookie: other=1; session_id={session.handle}\r\n\r\n").encode()
         sock, received = connect(server.https_port, request)
