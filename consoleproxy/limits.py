@@ -38,8 +38,14 @@ class Limits:
     #: Deepest nesting of elements in an XML-RPC request (XenAPI calls need about 8); deeper
     #: is refused before any value is built.
     max_xmlrpc_depth: int = 64
-    #: Seconds a client may take to send a whole XML-RPC request.
+    #: Seconds a client may take to send a whole XML-RPC (or page) request, from its first byte.
     xmlrpc_deadline: float = 30.0
+    #: Seconds an HTTP keep-alive connection (XML-RPC, pages) may stay idle between requests:
+    #: 12 hours, as xapi's (stunnel's) idle timeout. Idle ones are closed first at the cap.
+    http_idle_timeout: float = 12 * 60 * 60
+    #: Seconds a keep-alive connection closed for idling still reads (and drops) what its
+    #: client sends, so the client's next request meets the close, not a reset.
+    http_close_linger: float = 10 * 60
     #: Most client connections open at once (preamble, relay and XML-RPC together).
     max_connections: int = 1024
     #: Bytes queued towards one side of a relay before the other side is paused.

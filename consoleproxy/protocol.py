@@ -74,6 +74,7 @@ from consoleproxy.connect import (
     error_reply,
     ok_reply,
 )
+from consoleproxy.keepalive import KeepAliveChannel, KeepAlivePool
 from consoleproxy.limits import DEFAULT_LIMITS, Limits
 from consoleproxy.logins import PasswordLogins, ThreadPoolRunner, peer_host
 from consoleproxy.registry import (
@@ -245,11 +246,15 @@ class XmlRpcResource(resource.Resource):
         logging_in.addErrback(lambda failure: log.failure("answering a login", failure))
 
 
-def _web_site(root: resource.Resource, reactor: IReactorTime, limits: Limits) -> server.Site:
+def _web_site(root: resource.Resource, reactor: IReactorTime, limits: Limits,
+              pool: KeepAlivePool) -> server.Site:
     request_class = type(
         "CappedRequest", (_CappedRequest,), {"max_body": limits.max_xmlrpc_body_bytes}
     )
-    return build_site(root, request_class, reactor, limits.xmlrpc_deadline)
+    site = build_site(root, request_class, reactor, limits.xmlrpc_deadline)
+    # HTTP/1.1 only (ALPN never selects h2), with keep-alive kept as xapi keeps it.
+    site.protocol = lambda: KeepAliveChannel(pool, limits)  # type: ignore[assignment, return-value]
+    return site
 
 
 # -- the raw stream of a text console ----------------------------------------------------------
@@ -616,7 +621,8 @@ class FrontDoorProtocol(Protocol):
         duration = self.factory.reactor.seconds() - self._opened
         bytes_out = self._reply_bytes + self._bytes_out()
         if self._kind == "http":
-            log.info(
+            # Pages and XML-RPC: a browser opens many of these; the console audit is the record.
+            log.debug(
                 "http connection from {peer} closed: {bytes_in} bytes in, "
                 "{duration:.3f} s",
                 peer=self._peer,
@@ -1028,7 +1034,9 @@ class ConsoleProxyFactory(Factory):
         self.web_root = WebRoot(self, XmlRpcResource(self.dispatcher, self.logins),
                                 novnc_dir=self.novnc_dir)
         #: twisted.web over the same listeners: XML-RPC and the viewer pages.
-        self.web_site = _web_site(self.web_root, reactor, self.limits)
+        #: Idle keep-alive web connections: closed first when the connection cap is reached.
+        self.keepalive = KeepAlivePool()
+        self.web_site = _web_site(self.web_root, reactor, self.limits, self.keepalive)
         self.xmlrpc_site = self.web_site
         #: Client connections open now (console and XML-RPC alike).
         self.open_connections = 0
@@ -1042,9 +1050,12 @@ class ConsoleProxyFactory(Factory):
         self.logins.stop()
 
     def connection_opened(self) -> bool:
-        """Count a new connection; False when it is beyond the connection cap."""
+        """Count a new connection; False when it is beyond the connection cap and no idle
+        keep-alive connection could be closed to make room for it."""
         self.open_connections += 1
-        return self.open_connections <= self.limits.max_connections
+        if self.open_connections <= self.limits.max_connections:
+            return True
+        return self.keepalive.close_longest_idle()
 
     def connection_closed(self) -> None:
         self.open_connections -= 1
