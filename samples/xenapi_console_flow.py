@@ -2,13 +2,14 @@
 
 Steps ("Retrieving VNC consoles using the API"): log in, find the VM by name label, list its
 consoles, take the RFB console's location, then send ``CONNECT <location path>?<query>``
-with the session in a cookie over TLS, check for 200, and read the RFB greeting.
+with the session in a cookie (over TLS for an https location), check for 200, and read the
+RFB greeting.
 
-Against the demo (``consoleproxy serve`` with no config)::
+Against the demo (``.venv/bin/consoleproxy serve`` with no config)::
 
-    python samples/xenapi_console_flow.py --url https://127.0.0.1:8443/ --vm demo
-    python samples/xenapi_console_flow.py --url https://127.0.0.1:8443/ --vm demo --tunnel 5901
-    vncviewer 127.0.0.1::5901      # with --tunnel: one viewer through the CONNECT socket
+    .venv/bin/python samples/xenapi_console_flow.py --url https://127.0.0.1:8443/ --vm demo
+    .venv/bin/python samples/xenapi_console_flow.py --url https://127.0.0.1:8443/ --tunnel 5901
+    vncviewer 127.0.0.1::5901      # with --tunnel: any number of viewers, each its own CONNECT
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import select
 import socket
 import ssl
 import sys
+import threading
 from urllib.parse import urlsplit
 
 import XenAPI
@@ -38,17 +40,20 @@ def connect_console(
     location: str, session_ref: str, *, address: tuple[str, int] | None = None,
     timeout: float = 10.0,
 ) -> tuple[socket.socket, bytes]:
-    """CONNECT to the console at ``location`` (or at ``address``, if given) over TLS.
+    """CONNECT to the console at ``location`` (or at ``address``, if given), over TLS for an
+    https location.
 
     Returns the socket and any console bytes that arrived with the reply.
     """
     parts = urlsplit(location)
-    host, port = address or (parts.hostname or "127.0.0.1", parts.port or 443)
-    context = ssl.create_default_context()
-    context.check_hostname = False  # hosts commonly use self-signed certificates
-    context.verify_mode = ssl.CERT_NONE
-    sock = context.wrap_socket(socket.create_connection((host, port), timeout=timeout),
-                               server_hostname=host)
+    secure = parts.scheme == "https"
+    host, port = address or (parts.hostname or "127.0.0.1", parts.port or (443 if secure else 80))
+    sock = socket.create_connection((host, port), timeout=timeout)
+    if secure:
+        context = ssl.create_default_context()
+        context.check_hostname = False  # hosts commonly use self-signed certificates
+        context.verify_mode = ssl.CERT_NONE
+        sock = context.wrap_socket(sock, server_hostname=host)
     request = (
         f"CONNECT {parts.path}?{parts.query} HTTP/1.0\r\n"
         f"Host: {parts.netloc}\r\n"
@@ -69,11 +74,11 @@ def connect_console(
     return sock, rest
 
 
-def tunnel(sock: socket.socket, early: bytes, port: int) -> None:
-    """Serve one local VNC viewer on 127.0.0.1:``port`` through the console socket."""
-    with socket.create_server(("127.0.0.1", port)) as listener:
-        print(f"waiting for a viewer: vncviewer 127.0.0.1::{port}", flush=True)
-        viewer, _ = listener.accept()
+def relay(sock: socket.socket, viewer: socket.socket, early: bytes = b"") -> None:
+    """Copy bytes both ways between a console socket and a viewer until either side closes.
+
+    One thread drives both directions: an SSL socket must not be used by two threads at once.
+    """
     sock.settimeout(None)
     with viewer, sock:
         if early:
@@ -89,6 +94,24 @@ def tunnel(sock: socket.socket, early: bytes, port: int) -> None:
                     sink.sendall(data)
 
 
+def tunnel(location: str, session_ref: str, port: int,
+           address: tuple[str, int] | None = None) -> None:
+    """Serve VNC viewers on 127.0.0.1:``port`` (0: any free port), each through a CONNECT of
+    its own, until interrupted."""
+    with socket.create_server(("127.0.0.1", port)) as listener:
+        port = listener.getsockname()[1]
+        print(f"serving viewers: vncviewer 127.0.0.1::{port}  (Ctrl-C stops)", flush=True)
+        while True:
+            viewer, _ = listener.accept()
+            try:
+                sock, early = connect_console(location, session_ref, address=address)
+            except (OSError, SystemExit) as error:
+                print(f"viewer not connected: {error}", file=sys.stderr, flush=True)
+                viewer.close()
+                continue
+            threading.Thread(target=relay, args=(sock, viewer, early), daemon=True).start()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", default="https://127.0.0.1:8443/", help="the XenAPI URL")
@@ -99,7 +122,8 @@ def main() -> None:
                         help="connect here instead of the location's host (e.g. through a "
                         "port forward)")
     parser.add_argument("--tunnel", type=int, metavar="PORT",
-                        help="after the greeting check, serve one VNC viewer on this local port")
+                        help="after the greeting check, serve VNC viewers on this local port "
+                        "(0: any free one), each through its own CONNECT")
     args = parser.parse_args()
 
     session = XenAPI.Session(args.url, ignore_ssl=True)
@@ -107,7 +131,7 @@ def main() -> None:
                                        "xenapi_console_flow.py")
     try:
         location = find_console_location(session, args.vm, "rfb")
-        print(f"console location: {location}")
+        print(f"console location: {location}", flush=True)
         address = None
         if args.connect:
             host, _, port = args.connect.rpartition(":")
@@ -118,13 +142,14 @@ def main() -> None:
             if not chunk:
                 raise SystemExit("the console closed before its greeting")
             early += chunk
-        print(f"RFB greeting: {early[:12]!r}")
+        print(f"RFB greeting: {early[:12]!r}", flush=True)
+        sock.close()
         if not early.startswith(b"RFB 003.00"):
             raise SystemExit("not an RFB server")
-        if args.tunnel:
-            tunnel(sock, early, args.tunnel)
-        else:
-            sock.close()
+        if args.tunnel is not None:
+            tunnel(location, session._session, args.tunnel, address)
+    except KeyboardInterrupt:
+        pass
     finally:
         session.xenapi.session.logout()
 

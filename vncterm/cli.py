@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, NoReturn
 
 from twisted.internet import defer, task
 from twisted.internet.endpoints import TCP4ClientEndpoint, UNIXClientEndpoint, serverFromString
@@ -77,8 +79,15 @@ def byte_size(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line, not the whole usage text."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="vncterm",
         description="Serve a text console as a VNC desktop. With no console source, serves an "
         "embedded demo (a replayed guest boot, then a shell).",
@@ -128,14 +137,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def build_source(args: argparse.Namespace, reactor: Any) -> ConsoleSource:
-    columns, rows = args.size
+def _command_of(args: argparse.Namespace) -> list[str]:
     command = list(args.command)
-    if command and command[0] == "--":
-        command = command[1:]
+    return command[1:] if command and command[0] == "--" else command
+
+
+def check_source(args: argparse.Namespace) -> None:
+    """The console source given can be used at all; raises UsageError saying why not."""
+    command = _command_of(args)
     chosen = [bool(args.pty), args.tcp is not None, bool(args.unix), bool(command)]
     if sum(chosen) > 1:
         raise UsageError("give one console source: --pty, --tcp, --unix or -- COMMAND")
+    if args.pty and not os.path.exists(args.pty):
+        raise UsageError(f"--pty {args.pty}: no such device")
+    if args.pty and not os.access(args.pty, os.R_OK | os.W_OK):
+        raise UsageError(f"--pty {args.pty}: not readable and writable by this user")
+    if command and shutil.which(command[0]) is None:
+        raise UsageError(f"{command[0]}: command not found")
+
+
+def build_source(args: argparse.Namespace, reactor: Any) -> ConsoleSource:
+    columns, rows = args.size
+    command = _command_of(args)
     if args.pty:
         return PtyDeviceSource(reactor, args.pty)
     if args.tcp is not None:
@@ -154,6 +177,36 @@ def build_source(args: argparse.Namespace, reactor: Any) -> ConsoleSource:
                          respawn=args.respawn)
 
 
+@dataclass(frozen=True, slots=True)
+class Options:
+    """What the command line asks for beyond argparse's values, checked before starting."""
+
+    password: bytes | None
+    view_only_password: bytes | None
+
+
+def check_options(args: argparse.Namespace) -> Options:
+    """Everything that can be checked before the reactor starts; raises UsageError."""
+    password = read_password_file(args.password_file) if args.password_file else None
+    view_only_password = (
+        read_password_file(args.view_only_password_file)
+        if args.view_only_password_file
+        else None
+    )
+    if view_only_password is not None and password is None:
+        raise UsageError("--view-only-password-file needs --password-file too")
+    if args.scrollback < 0:
+        raise UsageError("--scrollback must not be negative")
+    if args.log_keep < 0:
+        raise UsageError("--log-keep must be 0 or more")
+    for endpoint in args.text_listen:
+        if not is_local_endpoint(endpoint):
+            raise UsageError(f"--text-listen {endpoint}: only loopback or unix endpoints "
+                             "(the text interface has no authentication)")
+    check_source(args)
+    return Options(password, view_only_password)
+
+
 def viewer_hint(endpoint: str, port: int | None) -> str:
     if port is None:
         return ""
@@ -161,29 +214,11 @@ def viewer_hint(endpoint: str, port: int | None) -> str:
 
 
 @defer.inlineCallbacks
-def run(reactor: Any, argv: Sequence[str]) -> Any:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        password = read_password_file(args.password_file) if args.password_file else None
-        view_only_password = (
-            read_password_file(args.view_only_password_file)
-            if args.view_only_password_file
-            else None
-        )
-        if view_only_password is not None and password is None:
-            raise UsageError("--view-only-password-file needs --password-file too")
-        if args.scrollback < 0:
-            raise UsageError("--scrollback must not be negative")
-        if args.log_keep < 0:
-            raise UsageError("--log-keep must be 0 or more")
-        for endpoint in args.text_listen:
-            if not is_local_endpoint(endpoint):
-                raise UsageError(f"--text-listen {endpoint}: only loopback or unix endpoints "
-                                 "(the text interface has no authentication)")
-        source = build_source(args, reactor)
-    except UsageError as exc:
-        parser.error(str(exc))
+def run(reactor: Any, args: argparse.Namespace, options: Options,
+        begin_logging: Callable[[], None]) -> Any:
+    """Serve the console; a failure to start is one line on stderr and exit status 1."""
+    password, view_only_password = options.password, options.view_only_password
+    source = build_source(args, reactor)
     columns, rows = args.size
     session = ConsoleSession(reactor, source, columns=columns, rows=rows, name=args.name,
                              stay=args.stay, scrollback_lines=args.scrollback)
@@ -207,7 +242,7 @@ def run(reactor: Any, argv: Sequence[str]) -> Any:
             reactor.addSystemEventTrigger("after", "shutdown", recording.close)
     except OSError as exc:
         print(f"vncterm: cannot write {exc.filename}: {exc.strerror}", file=sys.stderr)
-        raise SystemExit(1) from exc
+        raise SystemExit(1) from None
     listeners: list[tuple[str, Any]] = [
         (endpoint, factory) for endpoint in args.listen or [DEFAULT_LISTEN]
     ]
@@ -220,11 +255,25 @@ def run(reactor: Any, argv: Sequence[str]) -> Any:
         try:
             port = yield serverFromString(reactor, endpoint).listen(endpoint_factory)
         except Exception as exc:  # a bad endpoint string or a port in use: say which
-            print(f"vncterm: cannot listen on {endpoint}: {exc}", file=sys.stderr)
+            print(f"vncterm: cannot listen on {endpoint}: {failure_reason(exc)}", file=sys.stderr)
             for listening in ports:
                 yield listening.stopListening()
-            raise SystemExit(1) from exc
+            raise SystemExit(1) from None
         ports.append(port)
+    done: defer.Deferred[None] = defer.Deferred()
+    session.on_finished = lambda: done.callback(None)
+    reactor.addSystemEventTrigger("before", "shutdown", session.stop)
+    session.start()
+    if isinstance(source, StreamSource):
+        try:
+            yield source.first_connection()
+        except Exception as exc:
+            where = args.unix or "{}:{}".format(*args.tcp)
+            print(f"vncterm: cannot connect to the console at {where}: {failure_reason(exc)}",
+                  file=sys.stderr)
+            raise SystemExit(1) from None
+    begin_logging()
+    for (endpoint, endpoint_factory), port in zip(listeners, ports, strict=True):
         address = port.getHost()
         where = getattr(address, "port", None)
         if where is not None:
@@ -237,10 +286,6 @@ def run(reactor: Any, argv: Sequence[str]) -> Any:
         mode = " (view only)" if endpoint_factory.view_only else ""
         print(f"vncterm: serving {session.name!r} on {shown}{mode}{viewer_hint(endpoint, where)}",
               flush=True)
-    done: defer.Deferred[None] = defer.Deferred()
-    session.on_finished = lambda: done.callback(None)
-    reactor.addSystemEventTrigger("before", "shutdown", session.stop)
-    session.start()
     heap.settle()
     yield done
     print("vncterm: the console ended and the last viewer left; exiting", flush=True)
@@ -248,8 +293,34 @@ def run(reactor: Any, argv: Sequence[str]) -> Any:
         yield port.stopListening()
 
 
+def failure_reason(error: BaseException) -> str:
+    """Why something failed, in words: the system's text for an OSError or for the errno a
+    Twisted connect or listen error carries, without numbers and prefixes."""
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    socket_error = getattr(error, "socketError", None)  # CannotListenError
+    if isinstance(socket_error, OSError) and socket_error.strerror:
+        return socket_error.strerror
+    os_error = getattr(error, "osError", None)  # ConnectError and its kinds
+    if isinstance(os_error, int):
+        return os.strerror(os_error)
+    return str(error).rstrip(".") or type(error).__name__
+
+
 def main(argv: Sequence[str] | None = None) -> None:
+    parser = build_parser()
+    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    try:
+        options = check_options(args)
+    except UsageError as exc:
+        print(f"vncterm: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     observer: Any = TextLogObserver(sys.stderr)
-    globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
+
+    def begin_logging() -> None:
+        # Held back until the console is served: a start that fails prints its one line and
+        # not the reactor's own lines after it (Twisted buffers the events until then).
+        globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
+
     leandispatch.install()
-    task.react(run, (list(sys.argv[1:] if argv is None else argv),))
+    task.react(run, (args, options, begin_logging))

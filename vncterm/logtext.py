@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import IO, Any
 
-from twisted.logger import ILogObserver, formatEventAsClassicLogText, formatTime
+from twisted.logger import ILogObserver, LogLevel, formatEventAsClassicLogText, formatTime
 from zope.interface import implementer  # type: ignore[import-untyped, unused-ignore]
 
 __all__ = ["TextLogObserver"]
@@ -26,12 +26,16 @@ _TWISTED_ONLY = ("log_failure", "log_flattened")
 class TextLogObserver:
     """An ``ILogObserver`` writing ``"{timestamp} [{system}] {text}\\n"`` lines to ``stream``."""
 
-    def __init__(self, stream: IO[str]) -> None:
+    def __init__(self, stream: IO[str], *, debug: bool = False) -> None:
+        """``debug``: write debug events too (by default they are left out)."""
         self._stream = stream
+        self._debug = debug
         self._second: int | None = None
         self._stamp = "-"
 
     def __call__(self, event: dict[str, Any]) -> None:
+        if event.get("log_level") is LogLevel.debug and not self._debug:
+            return
         line = self._fast(event)
         if line is None:
             line = formatEventAsClassicLogText(event)

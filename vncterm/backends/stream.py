@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.application.internet import ClientService, backoffPolicy
+from twisted.internet import defer
 from twisted.internet.interfaces import IStreamClientEndpoint
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
@@ -61,6 +62,11 @@ class StreamSource:
     def start(self, sink: ConsoleSink) -> None:
         self._sink = sink
         self._service.startService()
+
+    def first_connection(self) -> defer.Deferred[Any]:
+        """Fires once connected; fails if the first attempt fails (after start): a console that
+        was never there is a mistake to report, not a guest reboot to wait out."""
+        return self._service.whenConnected(failAfterFailures=1)
 
     def connected(self, protocol: _SerialProtocol) -> None:
         self._protocol = protocol
