@@ -85,9 +85,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         )
     try:
         assert process.stdout is not None
+        last_line = re.compile(rb" console demo --url [^\n]*\n")
         output = read_until(process.stdout.fileno(),
-                            lambda data: re.search(rb" console demo --url \S+\n", data) is not None,
-                            "the banner")
+                            lambda data: last_line.search(data) is not None, "the banner")
         banner = output.decode().splitlines()
         port = int(re.search(r"listening on http://127\.0\.0\.1:(\d+)/", output.decode())
                    .group(1))  # type: ignore[union-attr]
