@@ -421,6 +421,7 @@ class _Api(resource.Resource):
                         "status": status,
                         "reason": reason,
                         "idle_timeout": self._access.idle_timeout,
+                        "expired": status == 401 and _had_session(front),
                     }))
 
             checking.addCallback(answer)
@@ -437,7 +438,8 @@ class _Api(resource.Resource):
                 "novnc_missing": None if self._have_novnc else _NOVNC_MISSING}
         session = self._session(front)
         if session is None:
-            return _json(request, 401, {"error": "not logged in", **info})
+            return _json(request, 401, {"error": "not logged in",
+                                        "expired": _had_session(front), **info})
         registry = self._access.registry
         listed = []
         for console in _visible(registry, session, self._access, registry.consoles):
@@ -452,6 +454,12 @@ class _Api(resource.Resource):
                 "location": registry.location(console),
             })
         return _json(request, 200, {"user": session.username, "consoles": listed, **info})
+
+
+def _had_session(front: Request) -> bool:
+    """Whether the browser sent a session cookie (then a 401 means it expired or ended; with
+    none, it is a first visit)."""
+    return bool(front.cookies.get(SESSION_COOKIE))
 
 
 def _visible(registry: Registry, session: Session, access: ConsoleAccess,

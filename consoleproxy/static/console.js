@@ -53,6 +53,11 @@ async function connect() {
   clearTimeout(retryTimer);
   setState("connecting", "Connecting…");
   const status = await consoleStatus();
+  if (status.status === 401 && !status.expired) {
+    // No session yet (a first visit, a link from elsewhere): log in, then come back here.
+    location.replace("/?next=" + encodeURIComponent(location.pathname + location.search));
+    return;
+  }
   if (status.status === 401) {
     setState("expired", "Your session has expired or you logged out: log in again to open this console.");
     return;
@@ -73,6 +78,9 @@ async function connect() {
 function open() {
   rfb = new RFB($("screen"), socketUrl, { wsProtocols: ["binary"], shared: true });
   rfb.focusOnClick = true;
+  // Fit the console to the window, growing or shrinking it as the window does. The console
+  // itself keeps its size (resizeSession would resize it for every viewer).
+  rfb.scaleViewport = true;
   rfb.addEventListener("connect", () => {
     connectedAt = Date.now();
     setState("connected", "Connected.");

@@ -25,8 +25,11 @@ async function main() {
     const form = $("login");
     form.elements.next.value = params.get("next") || "/";
     form.hidden = false;
-    $("login-failed").hidden = params.get("login") !== "failed";
-    show("login", "Log in to see your consoles.");
+    const failed = params.get("login") === "failed";
+    $("login-failed").hidden = !failed;
+    // Only a session that was there and ended is "expired"; a first visit just logs in.
+    $("login-expired").hidden = failed || !body.expired;
+    show("login", params.get("next") ? "Log in to open the console." : "Log in to see your consoles.");
     form.elements.username.focus();
     return;
   }
@@ -35,16 +38,21 @@ async function main() {
   const rows = $("consoles").tBodies[0];
   for (const item of body.consoles) {
     const row = rows.insertRow();
-    row.insertCell().textContent = item.vm;
+    const name = item.vm || item.uuid;
     if (item.openable) {
       const link = document.createElement("a");
       link.href = "/console.html?ref=" + encodeURIComponent(item.ref);
-      link.textContent = item.uuid;
+      link.textContent = name;
       link.className = "open-console";
+      link.title = `VM ${item.vm_uuid}`;
       row.insertCell().append(link);
     } else {
-      row.insertCell().textContent = item.uuid;
+      row.insertCell().textContent = name;
     }
+    const detail = document.createElement("span");
+    detail.className = "detail console-uuid";
+    detail.textContent = item.uuid;
+    row.insertCell().append(detail);
     row.insertCell().textContent = !item.openable ? "your role may not open it"
       : item.available ? "available" : "not available";
   }

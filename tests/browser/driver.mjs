@@ -5,7 +5,8 @@
 //   node driver.mjs PROFILE_DIR
 //   {"cmd": "goto", "url": "http://127.0.0.1:8080/"}   -> {"ok": true}
 //   {"cmd": "wait_state", "states": ["list"], "timeout": 10000} -> {"ok": true, "state": ...}
-//   {"cmd": "fill"|"click"|"type"|"press"|"canvas"|"cookies"|"state"|"text"|"close", ...}
+//   {"cmd": "fill"|"click"|"type"|"press"|"canvas"|"cookies"|"state"|"text"|"texts"|"visible"|
+//           "box"|"viewport"|"screenshot"|"close", ...}
 import { createInterface } from "node:readline";
 import { writeFileSync } from "node:fs";
 import { chromium } from "playwright-core";
@@ -19,8 +20,10 @@ const args = [
   "--disable-dev-shm-usage",
 ];
 
+// The proxy's https listener has a self-signed certificate, as hosts commonly do.
 const context = await chromium.launchPersistentContext(profile, {
   executablePath, headless: true, args, viewport: { width: 900, height: 600 },
+  ignoreHTTPSErrors: true,
 });
 const page = context.pages()[0] || await context.newPage();
 const logs = [];
@@ -48,6 +51,10 @@ const handlers = {
   async press({ key }) { await page.keyboard.press(key); return {}; },
   async focus_screen() { await page.click("#screen canvas"); return {}; },
   async text({ selector }) { return { text: await page.textContent(selector) }; },
+  async visible({ selector }) { return { visible: await page.isVisible(selector) }; },
+  async texts({ selector }) { return { texts: await page.locator(selector).allTextContents() }; },
+  async box({ selector }) { return { box: await page.locator(selector).first().boundingBox() }; },
+  async viewport({ width, height }) { await page.setViewportSize({ width, height }); return {}; },
   async url() { return { url: page.url() }; },
   async cookies() { return { cookies: await context.cookies() }; },
   async canvas({ path }) {

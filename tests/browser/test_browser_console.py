@@ -1,6 +1,8 @@
 """End to end in a real browser: Debian's headless Chromium, driven by playwright-core from npm,
-opens the console page of a real `consoleproxy serve` (the embedded demo), logs in, reads the
-demo console's text back from noVNC's canvas, types, pastes, and recovers from a lost
+opens the console page of a real `consoleproxy serve` (the embedded demo) over http:// and over
+https:// (Chromium offers h2 and http/1.1 by ALPN: the TLS listener must pick http/1.1), logs
+in from a first visit, lists the consoles by VM name, sees the console scaled to the window,
+reads the demo console's text back from noVNC's canvas, types, pastes, and recovers from a lost
 connection; a logged-out session is explained, not retried forever.
 
 Needs node, /usr/bin/chromium (or $CHROMIUM) and `npm ci` (noVNC and playwright-core in
@@ -115,19 +117,21 @@ class Driver:
 
 
 @pytest.fixture(scope="module")
-def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    """`consoleproxy serve` with the embedded demo on a free port; yields the port."""
+def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, int]]:
+    """`consoleproxy serve` with the embedded demo on free http and https ports."""
     directory = tmp_path_factory.mktemp("browser-proxy")
     environment = {**os.environ, "SHELL": "/bin/sh", "PS1": "$ "}
     with consoleproxy(
-        ["--listen", "tcp:0:interface=127.0.0.1", "--state-dir", str(directory / "state")],
-        directory, listeners=1, cwd=REPO, env=environment,
+        ["--listen", "tcp:0:interface=127.0.0.1", "--listen", "ssl:0:interface=127.0.0.1",
+         "--state-dir", str(directory / "state")],
+        directory, listeners=2, cwd=REPO, env=environment,
     ) as ports:
-        yield ports["http"]
+        yield ports
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Driver]:
+    """A fresh Chromium profile per test: no cookie from another run (cookies ignore ports)."""
     driver = Driver(tmp_path_factory.mktemp("chromium-profile"))
     try:
         yield driver
@@ -172,12 +176,35 @@ def kick_viewers(port: int, session: str) -> None:
         sock.recv(4096)  # ServerInit
 
 
-def test_browser_console(proxy: int, browser: Driver, tmp_path: Path) -> None:
-    """A browser logs in, sees the demo console on the canvas, types, pastes, reconnects after
-    losing the connection, and is told to log in again once its session is gone."""
-    base = f"http://127.0.0.1:{proxy}"
-    browser("goto", url=f"{base}/")
-    browser.wait_state("login")
+DEMO_RFB = "OpaqueRef:76825670-6b1e-439b-b2c1-eccaa11fbc0f"
+
+
+def assert_scaled_to_fit(browser: Driver) -> None:
+    """noVNC's canvas fills the console area along one side (scaled up or down to the window),
+    keeping the console's 640x384 shape."""
+    screen = browser("box", selector="#screen")["box"]
+    canvas = browser("box", selector="#screen canvas")["box"]
+    assert abs(canvas["width"] / canvas["height"] - 640 / 384) < 0.02, canvas
+    fits_width = abs(canvas["width"] - screen["width"]) <= 2
+    fits_height = abs(canvas["height"] - screen["height"]) <= 2
+    assert fits_width or fits_height, (canvas, screen)
+    assert canvas["width"] <= screen["width"] + 2 and canvas["height"] <= screen["height"] + 2
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_browser_console(proxy: dict[str, int], browser: Driver, tmp_path: Path,
+                         scheme: str) -> None:
+    """From a first visit to a console link, a browser is asked to log in (not told its session
+    expired), logs in, lists the consoles by VM name with the login form gone, sees the console
+    scaled to its window, types, pastes, reconnects after losing the connection, and is told to
+    log in again once its session is gone."""
+    base = f"{scheme}://127.0.0.1:{proxy[scheme]}"
+    browser("goto", url=f"{base}/console.html?ref={DEMO_RFB}")
+    state = browser.wait_state("login")
+    assert "expired" not in state["status"]
+    assert browser("visible", selector="#login")["visible"]
+    assert not browser("visible", selector="#login-expired")["visible"]
+    browser("screenshot", path=str(tmp_path / f"first-visit-{scheme}.png"))
     browser("fill", selector="input[name=username]", value="root")
     browser("fill", selector="input[name=password]", value="wrong")
     browser("click", selector="#login button[type=submit]")
@@ -186,16 +213,31 @@ def test_browser_console(proxy: int, browser: Driver, tmp_path: Path) -> None:
     browser("fill", selector="input[name=username]", value="root")
     browser("fill", selector="input[name=password]", value="demo")
     browser("click", selector="#login button[type=submit]")
-    browser.wait_state("list")
+    # Back where the first visit was going.
+    browser.wait_state("connected")
     cookies = {c["name"]: c for c in browser("cookies")["cookies"]}
     cookie = cookies["session_id"]
-    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and not cookie["secure"]
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    assert cookie["secure"] == (scheme == "https")
     assert cookie["value"].startswith("OpaqueRef:")
 
+    browser("goto", url=f"{base}/")
+    browser.wait_state("list")
+    assert not browser("visible", selector="#login")["visible"]
+    assert browser("texts", selector="a.open-console")["texts"] == ["demo"]
+    assert browser("texts", selector=".console-uuid")["texts"] == [DEMO_RFB.split(":")[1]]
+    browser("screenshot", path=str(tmp_path / f"list-{scheme}.png"))
     browser("click", selector="a.open-console")
     browser.wait_state("connected")
     wait_for_screen(browser, tmp_path, lambda text: "the boot above was a replay" in text,
                     "the demo's boot log and shell banner")
+    assert_scaled_to_fit(browser)
+    browser("viewport", width=1280, height=900)
+    wait_until(lambda: browser("box", selector="#screen canvas")["box"]["width"] > 1100,
+               "the console growing with the window")
+    assert_scaled_to_fit(browser)
+    browser("screenshot", path=str(tmp_path / f"console-{scheme}.png"))
+    browser("viewport", width=900, height=600)
     # The replayed boot's cursor-position answers must not reach the shell or the screen.
     screen = wait_for_screen(browser, tmp_path, lambda text: text.rstrip().endswith("$"),
                              "the shell's prompt")
@@ -224,7 +266,7 @@ def test_browser_console(proxy: int, browser: Driver, tmp_path: Path) -> None:
 
     # Losing the connection (here: an exclusive viewer elsewhere) is followed by a reconnect
     # that finds the console again.
-    kick_viewers(proxy, cookie["value"])
+    kick_viewers(proxy["http"], cookie["value"])
     browser.wait_state("retrying", "connecting")
     browser.wait_state("connected")
     browser("focus_screen")
@@ -233,12 +275,23 @@ def test_browser_console(proxy: int, browser: Driver, tmp_path: Path) -> None:
     wait_for_screen(browser, tmp_path, lambda text: "\nagain10" in text,
                     "the console after reconnecting")
 
-    # A session that ended is explained and not retried.
-    with xmlrpc.client.ServerProxy(f"{base}/") as proxy_api:
+    # A session that ended is explained and not retried, on the console and on the list.
+    with xmlrpc.client.ServerProxy(f"http://127.0.0.1:{proxy['http']}/") as proxy_api:
         api: Any = proxy_api
         login = api.session.login_with_password("root", "demo", "1.0", "browser test")
         helper = login["Value"]
         assert api.session.logout(cookie["value"])["Status"] == "Success"
-    kick_viewers(proxy, helper)
+    kick_viewers(proxy["http"], helper)
     state = browser.wait_state("expired")
     assert "log in again" in state["status"]
+    browser("goto", url=f"{base}/")
+    browser.wait_state("login")
+    assert browser("visible", selector="#login-expired")["visible"]
+    browser("screenshot", path=str(tmp_path / f"expired-{scheme}.png"))
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = STEP) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"no {what} in {timeout} s"
+        time.sleep(0.1)

@@ -132,6 +132,19 @@ def test_console_status_explains_why_a_console_would_not_open(
     assert reply["idle_timeout"] is None
 
 
+def test_a_401_says_whether_a_session_was_there() -> None:
+    """Without a cookie (a first visit) a 401 is not "expired"; with an ended session it is,
+    so the pages say "session expired" only to someone whose session expired."""
+    harness = Harness()
+    session = harness.login()
+    harness.sessions.logout(session)
+    for target in ("/api/consoles", f"/api/console?ref=OpaqueRef:{RFB_TEXT}"):
+        _, _, body = http(harness, "GET", target)
+        assert json.loads(body)["expired"] is False
+        _, _, body = http(harness, "GET", target, cookie=f"session_id={session}")
+        assert json.loads(body)["expired"] is True
+
+
 def test_logout_ends_the_session_and_clears_the_cookie() -> None:
     """Logging out ends the session and expires the cookie."""
     harness = Harness()
