@@ -112,3 +112,18 @@ def test_plain_formats_do_not_go_through_twisteds_formatter(
     log.info("{peer}: {status} {reason}; {duration:.3f} s", peer="p", status=200, reason="OK",
              duration=0.5)
     assert stream.getvalue().endswith(" [n#info] p: 200 OK; 0.500 s\n")
+
+
+def test_debug_events_are_left_out_unless_asked_for() -> None:
+    """Debug lines (one per page or XML-RPC connection) are not written by default; with
+    debug=True they are, as Twisted writes them."""
+    for debug in (False, True):
+        stream = io.StringIO()
+        log = Logger(namespace="consoleproxy.protocol",
+                     observer=LogPublisher(TextLogObserver(stream, debug=debug)))
+        log.debug("http connection from {peer} closed", peer="127.0.0.1:5")
+        log.info("console request from {peer}", peer="127.0.0.1:6")
+        lines = stream.getvalue().splitlines()
+        assert [line.split("] ", 1)[1] for line in lines] == (
+            ["http connection from 127.0.0.1:5 closed", "console request from 127.0.0.1:6"]
+            if debug else ["console request from 127.0.0.1:6"])
