@@ -21,7 +21,7 @@ import socket
 import ssl
 import sys
 import xmlrpc.client
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Final, NoReturn
 from urllib.parse import urlsplit
@@ -372,7 +372,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 def _serve(reactor: Any, args: argparse.Namespace, config: Config, demo: bool,
-           begin_logging: Any) -> Any:
+           begin_logging: Callable[[], None]) -> Any:
     from twisted.internet import defer
 
     from consoleproxy.service import ConsoleProxy, parse_proxy_settings
@@ -390,11 +390,9 @@ def _serve(reactor: Any, args: argparse.Namespace, config: Config, demo: bool,
 
             settings = replace(settings, tls_minimum=args.tls_minimum)
         state_dir = Path(args.state_dir) if args.state_dir else None
-        try:
-            proxy = ConsoleProxy(reactor, config, state_dir=state_dir, settings=settings)
-        except Exception:
-            begin_logging()  # a bug, not a setting: show the whole traceback
-            raise
+        # A bug here still shows its traceback: Twisted writes critical events (log.failure)
+        # to stderr even before logging begins.
+        proxy = ConsoleProxy(reactor, config, state_dir=state_dir, settings=settings)
         try:
             listening = yield proxy.listen(args.listen or None)
         except Exception as error:

@@ -334,6 +334,25 @@ def test_serve_failures_are_one_line(tmp_path: Path) -> None:
                     "unrecognized arguments: --no-such-option")
 
 
+def test_a_bug_at_start_up_is_shown_whole(tmp_path: Path) -> None:
+    """Logging held back until the proxy serves does not swallow a bug: an unexpected
+    exception while starting still prints its traceback and exits non-zero (a guard on the
+    one-line start-up errors: only expected failures may be that short)."""
+    code = textwrap.dedent(f"""
+        import sys
+        import consoleproxy.service
+        def broken(*args, **kwargs):
+            raise RuntimeError("simulated start-up bug")
+        consoleproxy.service.ConsoleProxy = broken
+        from consoleproxy.cli import main
+        main(["serve", "--listen", "tcp:0:interface=127.0.0.1",
+              "--state-dir", {str(tmp_path / "state")!r}])
+    """)
+    result = run([sys.executable, "-c", code])
+    assert result.returncode != 0
+    assert "Traceback" in result.stderr and "simulated start-up bug" in result.stderr
+
+
 def test_vncterm_failures_are_one_line() -> None:
     """`vncterm` says in one line what is wrong: a bad option, an unreachable console, a
     missing command, a port in use."""
