@@ -375,6 +375,7 @@ def _serve(reactor: Any, args: argparse.Namespace, config: Config, demo: bool,
            begin_logging: Callable[[], None]) -> Any:
     from twisted.internet import defer
 
+    from consoleproxy import privileges
     from consoleproxy.service import ConsoleProxy, parse_proxy_settings
     from vncterm import heap
 
@@ -389,10 +390,16 @@ def _serve(reactor: Any, args: argparse.Namespace, config: Config, demo: bool,
             from dataclasses import replace
 
             settings = replace(settings, tls_minimum=args.tls_minimum)
+        try:
+            account = privileges.prepare(settings, args.user)
+        except (privileges.PrivilegeError, privileges.ConfinementError) as error:
+            print(f"consoleproxy: {error}", file=sys.stderr)
+            raise SystemExit(2) from None
         state_dir = Path(args.state_dir) if args.state_dir else None
         # A bug here still shows its traceback: Twisted writes critical events (log.failure)
         # to stderr even before logging begins.
-        proxy = ConsoleProxy(reactor, config, state_dir=state_dir, settings=settings)
+        proxy = ConsoleProxy(reactor, config, state_dir=state_dir, settings=settings,
+                             hidden=[args.config] if args.config else [])
         try:
             listening = yield proxy.listen(args.listen or None)
         except Exception as error:
@@ -400,7 +407,13 @@ def _serve(reactor: Any, args: argparse.Namespace, config: Config, demo: bool,
             raise SystemExit(1) from None
         begin_logging()
         reactor.addSystemEventTrigger("before", "shutdown", proxy.stop)
-        proxy.start_consoles()
+        try:
+            privileges.settle(proxy, account, demo=demo,
+                              allow_demo_on_network=args.allow_demo_on_network)
+        except (privileges.DemoExposed, privileges.PrivilegeError,
+                privileges.ConfinementError) as error:
+            print(f"consoleproxy: {error}", file=sys.stderr)
+            raise SystemExit(2 if isinstance(error, privileges.DemoExposed) else 1) from None
         heap.settle()
         _print_banner(proxy, listening, demo)
         yield defer.Deferred()  # serve until the reactor stops (Ctrl-C, SIGTERM)
@@ -493,6 +506,12 @@ def build_parser() -> argparse.ArgumentParser:
                        "clients)")
     serve.add_argument("--verbose", action="store_true",
                        help="also log debug lines (one per HTTP connection)")
+    serve.add_argument("--user", metavar="NAME",
+                       help="when started as root, become this user once listening "
+                       "(default: [proxy] user)")
+    serve.add_argument("--allow-demo-on-network", action="store_true",
+                       help="serve the demo (public credentials) on listeners other hosts "
+                       "can reach")
     listing = commands.add_parser("console-list", help="print consoles as xe console-list does")
     listing.add_argument("--config", metavar="FILE", help="TOML configuration (default: the demo)")
     listing.add_argument("--vm-uuid", metavar="UUID", help="only the consoles of this VM")

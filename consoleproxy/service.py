@@ -20,6 +20,20 @@ The ``[proxy]`` table of the configuration (all keys optional)::
     websocket_ping_interval = 30                  # seconds of client silence before a Ping
     websocket_idle_timeout = 900                  # close after this long without input (off)
     websocket_allowed_origins = ["https://xo.example.com"]  # other pages that may open consoles
+    user = "consoleproxy"                         # drop root to this user once listening
+    console_user = "nobody"                       # command: consoles run as (vncterm.sandbox)
+    console_sandbox = "auto"                      # "auto" | "required" | "off" (bubblewrap)
+
+    [proxy.console_limits]                        # vncterm.limits.ConsoleLimits
+    max_processes = 1024                          # of the console user, host-wide
+    max_open_files = 1024
+    max_address_space = 4294967296                # bytes per process
+    max_cpu_seconds = 3600                        # per process (default: unlimited)
+    max_tmp_bytes = 67108864                      # the sandbox's /tmp and /var/tmp, each
+
+``command:`` consoles are launched through :class:`vncterm.sandbox.Confinement`: as the
+console user, in a bubblewrap sandbox that hides the state directory and the configuration,
+with resource limits.
 """
 
 from __future__ import annotations
@@ -28,7 +42,7 @@ import os
 import re
 import resource
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -56,9 +70,13 @@ from consoleproxy.tls import (
 from consoleproxy.websocket import WebSocketSettings
 from vncterm.backends.base import ConsoleSource
 from vncterm.backends.command import CommandSource
+from vncterm.backends.launch import Launcher
 from vncterm.backends.ptydevice import PtyDeviceSource
 from vncterm.backends.stream import StreamSource
+from vncterm.limits import DEFAULT_CONSOLE_LIMITS, ConsoleLimits
+from vncterm.privileges import python_paths
 from vncterm.protocol import RfbViewerFactory
+from vncterm.sandbox import Confinement, ConfinementPolicy, SandboxMode
 from vncterm.session import ConsoleSession
 from vncterm.terminal.emulator import TERM_NAME
 
@@ -94,6 +112,12 @@ class ProxySettings:
     websocket_allowed_origins: frozenset[str] = frozenset()
     #: Relay plain TCP tunnels on a thread of their own (consoleproxy.relaythread).
     relay_thread: bool = True
+    #: Drop root to this user once listening (``--user`` wins).
+    user: str | None = None
+    #: Who ``command:`` consoles run as (vncterm.sandbox: default nobody under root).
+    console_user: str | None = None
+    console_sandbox: SandboxMode = SandboxMode.AUTO
+    console_limits: ConsoleLimits = DEFAULT_CONSOLE_LIMITS
 
 
 def fit_connection_cap(limits: Limits, *, reserved: int) -> Limits:
@@ -124,7 +148,8 @@ def parse_proxy_settings(table: Mapping[str, Any]) -> ProxySettings:
     """Check the ``[proxy]`` table; raises ConfigError naming the bad key."""
     known = {"listen", "certificate", "private_key", "tls_minimum", "max_sessions_per_console",
              "columns", "rows", "novnc_dir", "websocket_ping_interval",
-             "websocket_idle_timeout", "websocket_allowed_origins", "relay_thread"}
+             "websocket_idle_timeout", "websocket_allowed_origins", "relay_thread", "user",
+             "console_user", "console_sandbox", "console_limits"}
     for name in table:
         if name not in known:
             raise ConfigError(f"proxy.{name}", f"unknown key; expected one of "
@@ -156,6 +181,19 @@ def parse_proxy_settings(table: Mapping[str, Any]) -> ProxySettings:
             if not isinstance(table[name], str) or not table[name]:
                 raise ConfigError(f"proxy.{name}", "must be a file path")
             values[name] = table[name]
+    for name in ("user", "console_user"):
+        if name in table:
+            if not isinstance(table[name], str) or not table[name]:
+                raise ConfigError(f"proxy.{name}", "must be a user name")
+            values[name] = table[name]
+    if "console_sandbox" in table:
+        try:
+            values["console_sandbox"] = SandboxMode(table["console_sandbox"])
+        except ValueError:
+            raise ConfigError("proxy.console_sandbox", 'must be "auto", "required" or "off"') \
+                from None
+    if "console_limits" in table:
+        values["console_limits"] = _console_limits(table["console_limits"])
     if "relay_thread" in table:
         if not isinstance(table["relay_thread"], bool):
             raise ConfigError("proxy.relay_thread", "must be true or false")
@@ -174,6 +212,31 @@ def parse_proxy_settings(table: Mapping[str, Any]) -> ProxySettings:
     if ("certificate" in values) != ("private_key" in values) and "certificate" not in values:
         raise ConfigError("proxy.private_key", "needs proxy.certificate too")
     return ProxySettings(**values)
+
+
+def _console_limits(raw: Any) -> ConsoleLimits:
+    if not isinstance(raw, Mapping):
+        raise ConfigError("proxy.console_limits", "must be a table")
+    known = {field.name for field in fields(ConsoleLimits)}
+    for name, value in raw.items():
+        if name not in known:
+            raise ConfigError(f"proxy.console_limits.{name}", f"unknown limit; expected one of "
+                              f"{', '.join(sorted(known))}")
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise ConfigError(f"proxy.console_limits.{name}", "must be a positive integer")
+    return ConsoleLimits(**raw)
+
+
+def console_confinement(settings: ProxySettings, hidden: Sequence[str | Path]) -> Confinement:
+    """How ``command:`` consoles run: the settings' user, sandbox and limits; ``hidden`` (the
+    state directory, the configuration) out of the sandbox's sight."""
+    return Confinement(ConfinementPolicy(
+        user=settings.console_user,
+        sandbox=settings.console_sandbox,
+        limits=settings.console_limits,
+        hidden=tuple(str(path) for path in hidden),
+        visible=python_paths(("vncterm", "consoleproxy")),
+    ))
 
 
 def default_state_dir() -> Path:
@@ -214,13 +277,14 @@ class HostedTextConsole(ConsoleSession):
         return self._viewers.buildProtocol(addr)
 
 
-def console_source(reactor: Any, backend: BackendSpec, columns: int, rows: int) -> ConsoleSource:
-    """The vncterm console source for a text backend."""
+def console_source(reactor: Any, backend: BackendSpec, columns: int, rows: int,
+                   launcher: Launcher | None = None) -> ConsoleSource:
+    """The vncterm console source for a text backend (``launcher`` starts command ones)."""
     kind = backend.kind
     if kind is BackendKind.COMMAND:
         # A console program that ends is started again, as a guest reboots.
         return CommandSource(reactor, backend.argv, columns=columns, rows=rows, term=TERM_NAME,
-                             respawn=True)
+                             respawn=True, launcher=launcher)
     if kind is BackendKind.PTY:
         return PtyDeviceSource(reactor, backend.path)
     if kind is BackendKind.SERIAL_TCP:
@@ -265,11 +329,19 @@ class ConsoleProxy:
         *,
         state_dir: Path | None = None,
         settings: ProxySettings | None = None,
+        confinement: Confinement | None = None,
+        hidden: Sequence[str | Path] = (),
     ) -> None:
         self.reactor = reactor
         self.config = config
         self.settings = settings or parse_proxy_settings(config.proxy)
         self.state_dir = state_dir or default_state_dir()
+        # Console programs never see the state directory (the TLS key) or ``hidden`` (the
+        # configuration, with its password hashes).
+        self.confinement = confinement or console_confinement(
+            self.settings, [self.state_dir, *hidden])
+        self._started: set[str] = set()
+        self._commands: set[str] = set()
         # Until listen() binds, locations name the listeners the settings would open.
         self.registry = Registry(config, planned_listeners(self.settings.listen))
         self.sessions = SessionStore(config.limits, reactor.seconds, users=config.users)
@@ -278,7 +350,9 @@ class ConsoleProxy:
             backend = console.backend
             if backend.is_text_source and backend.spec not in self.text_consoles:
                 source = console_source(reactor, backend, self.settings.columns,
-                                        self.settings.rows)
+                                        self.settings.rows, self.confinement)
+                if backend.kind is BackendKind.COMMAND:
+                    self._commands.add(backend.spec)
                 vm = self.registry.vm_by_uuid(console.vm_uuid)
                 name = vm.name_label if vm is not None else backend.spec
                 self.text_consoles[backend.spec] = HostedTextConsole(
@@ -305,9 +379,16 @@ class ConsoleProxy:
         )
         self.listening: list[Listening] = []
 
-    def start_consoles(self) -> None:
-        """Start every hosted text console, so output is consumed with nobody watching."""
-        for console in self.text_consoles.values():
+    def start_consoles(self, *, commands: bool = True) -> None:
+        """Start the hosted text consoles not started yet, so output is consumed with nobody
+        watching; ``commands=False`` leaves ``command:`` ones for later (after dropping root,
+        while devices are opened before)."""
+        for spec, console in self.text_consoles.items():
+            if spec in self._started:
+                continue
+            if not commands and spec in self._commands:
+                continue
+            self._started.add(spec)
             console.start()
 
     def tls_options(self) -> ServerTLS:
@@ -369,3 +450,4 @@ class ConsoleProxy:
         self.factory.stop()
         for console in self.text_consoles.values():
             console.stop()
+        self.confinement.close()

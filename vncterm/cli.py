@@ -1,4 +1,11 @@
-"""The `vncterm` command line: pick a console source, listen for viewers, run until done."""
+"""The `vncterm` command line: pick a console source, listen for viewers, run until done.
+
+With ``--user NAME``, root is dropped (:mod:`vncterm.privileges`) once the listeners are
+bound, the log and recording opened and a ``--pty``/``--tcp``/``--unix`` console opened; a
+``-- COMMAND`` console is started only after that, so it and its respawns run as NAME. The
+embedded demo is always confined (:mod:`vncterm.sandbox`): started by root it runs as
+``nobody``, sandboxed where bubblewrap works, with a throwaway home.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +21,7 @@ from twisted.internet import defer, task
 from twisted.internet.endpoints import TCP4ClientEndpoint, UNIXClientEndpoint, serverFromString
 from twisted.logger import Logger, globalLogBeginner
 
-from vncterm import heap, leandispatch
+from vncterm import heap, leandispatch, privileges
 from vncterm.auththrottle import AuthThrottle
 from vncterm.backends.base import ConsoleSource
 from vncterm.backends.command import CommandSource
@@ -23,8 +30,10 @@ from vncterm.backends.stream import StreamSource
 from vncterm.consolelog import DEFAULT_KEEP, DEFAULT_MAX_BYTES, ConsoleLog, parse_byte_size
 from vncterm.limits import DEFAULT_LIMITS
 from vncterm.logtext import TextLogObserver
+from vncterm.privileges import Account, PrivilegeError
 from vncterm.protocol import RfbViewerFactory
 from vncterm.recording import Recording
+from vncterm.sandbox import Confinement, ConfinementError, ConfinementPolicy
 from vncterm.session import ConsoleSession
 from vncterm.terminal.emulator import TERM_NAME
 from vncterm.textaccess import is_local_endpoint, make_text_site
@@ -126,6 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="keep serving the last screen after the console ends")
     parser.add_argument("--respawn", action="store_true",
                         help="restart the command when it exits")
+    parser.add_argument("--user", metavar="NAME",
+                        help="when started as root, become this user once listening (the "
+                        "command then runs as NAME)")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--pty", metavar="PATH", help="attach to an existing pty/tty device")
     source.add_argument("--tcp", type=parse_host_port, metavar="HOST:PORT",
@@ -156,7 +168,20 @@ def check_source(args: argparse.Namespace) -> None:
         raise UsageError(f"{command[0]}: command not found")
 
 
-def build_source(args: argparse.Namespace, reactor: Any) -> ConsoleSource:
+def is_demo(args: argparse.Namespace) -> bool:
+    """Whether no console source was given, so the embedded demo is served."""
+    return not (args.pty or args.tcp is not None or args.unix or _command_of(args))
+
+
+def demo_confinement(args: argparse.Namespace) -> Confinement:
+    """How the embedded demo runs: confined, never as root; vncterm's secrets out of sight."""
+    hidden = [path for path in (args.password_file, args.view_only_password_file) if path]
+    return Confinement(ConfinementPolicy(hidden=tuple(hidden),
+                                         visible=privileges.python_paths()))
+
+
+def build_source(args: argparse.Namespace, reactor: Any,
+                 demo_launcher: Confinement | None = None) -> ConsoleSource:
     columns, rows = args.size
     command = _command_of(args)
     if args.pty:
@@ -170,7 +195,8 @@ def build_source(args: argparse.Namespace, reactor: Any) -> ConsoleSource:
     if not command:
         command = [sys.executable, "-m", "vncterm.demo"]
         source = CommandSource(reactor, command, columns=columns, rows=rows, term=TERM_NAME,
-                               respawn=args.respawn)
+                               respawn=args.respawn,
+                               launcher=demo_launcher or demo_confinement(args))
         source.description = "vncterm demo"
         return source
     return CommandSource(reactor, command, columns=columns, rows=rows, term=TERM_NAME,
@@ -183,6 +209,8 @@ class Options:
 
     password: bytes | None
     view_only_password: bytes | None
+    #: Whom to become once listening (--user); None: stay.
+    account: Account | None = None
 
 
 def check_options(args: argparse.Namespace) -> Options:
@@ -204,7 +232,13 @@ def check_options(args: argparse.Namespace) -> Options:
             raise UsageError(f"--text-listen {endpoint}: only loopback or unix endpoints "
                              "(the text interface has no authentication)")
     check_source(args)
-    return Options(password, view_only_password)
+    try:
+        account = privileges.lookup_account(args.user) if args.user else None
+    except PrivilegeError as error:
+        raise UsageError(str(error)) from None
+    if account is not None and account.uid != os.geteuid() and os.geteuid() != 0:
+        raise UsageError(f"--user {account.name}: switching users needs root")
+    return Options(password, view_only_password, account)
 
 
 def viewer_hint(endpoint: str, port: int | None) -> str:
@@ -218,7 +252,8 @@ def run(reactor: Any, args: argparse.Namespace, options: Options,
         begin_logging: Callable[[], None]) -> Any:
     """Serve the console; a failure to start is one line on stderr and exit status 1."""
     password, view_only_password = options.password, options.view_only_password
-    source = build_source(args, reactor)
+    demo_launcher = demo_confinement(args) if is_demo(args) else None
+    source = build_source(args, reactor, demo_launcher)
     columns, rows = args.size
     session = ConsoleSession(reactor, source, columns=columns, rows=rows, name=args.name,
                              stay=args.stay, scrollback_lines=args.scrollback)
@@ -263,7 +298,9 @@ def run(reactor: Any, args: argparse.Namespace, options: Options,
     done: defer.Deferred[None] = defer.Deferred()
     session.on_finished = lambda: done.callback(None)
     reactor.addSystemEventTrigger("before", "shutdown", session.stop)
-    session.start()
+    starts_program = isinstance(source, CommandSource)
+    if not starts_program:
+        session.start()  # a device or socket is opened before root is dropped
     if isinstance(source, StreamSource):
         try:
             yield source.first_connection()
@@ -272,6 +309,13 @@ def run(reactor: Any, args: argparse.Namespace, options: Options,
             print(f"vncterm: cannot connect to the console at {where}: {failure_reason(exc)}",
                   file=sys.stderr)
             raise SystemExit(1) from None
+    try:
+        drop_privileges_now(args, options.account, demo_launcher)
+    except (PrivilegeError, ConfinementError) as exc:
+        print(f"vncterm: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+    if starts_program:
+        session.start()
     begin_logging()
     for (endpoint, endpoint_factory), port in zip(listeners, ports, strict=True):
         address = port.getHost()
@@ -291,6 +335,20 @@ def run(reactor: Any, args: argparse.Namespace, options: Options,
     print("vncterm: the console ended and the last viewer left; exiting", flush=True)
     for port in ports:
         yield port.stopListening()
+
+
+def drop_privileges_now(args: argparse.Namespace, account: Account | None,
+                        demo_launcher: Confinement | None) -> None:
+    """Become ``account`` (vncterm.privileges); check the log can still be rotated; decide
+    the demo's confinement. PrivilegeError or ConfinementError when that fails."""
+    privileges.become(account, ("vncterm",))
+    if account is not None and args.log:
+        directory = os.path.dirname(os.path.abspath(args.log))
+        if not os.access(directory, os.W_OK | os.X_OK):
+            raise PrivilegeError(f"user {account.name!r} cannot write to {directory}, where "
+                                 f"the log {args.log} is rotated")
+    if demo_launcher is not None:
+        demo_launcher.settle()
 
 
 def failure_reason(error: BaseException) -> str:

@@ -59,3 +59,39 @@ class Limits:
 
 
 DEFAULT_LIMITS = Limits()
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleLimits:
+    """Resource limits (setrlimit) of a confined console program (vncterm.sandbox).
+
+    Applied to the program and everything it starts; core dumps are always off (a dump of a
+    console program can hold what was typed into it).
+    """
+
+    #: Processes and threads of the console's user, counted over the whole host (RLIMIT_NPROC
+    #: is per user, not per console): a fork bomb stops here. A cgroup (systemd TasksMax=)
+    #: is the per-service cap.
+    max_processes: int = 1024
+    #: Open files per process (RLIMIT_NOFILE).
+    max_open_files: int = 1024
+    #: Address space per process in bytes (RLIMIT_AS).
+    max_address_space: int = 4 << 30
+    #: CPU seconds per process (RLIMIT_CPU); None: unlimited, because a console's programs
+    #: (a shell, top) live for months.
+    max_cpu_seconds: int | None = None
+    #: Size of the sandbox's private /tmp (which holds the console's home), in bytes.
+    max_tmp_bytes: int = 64 << 20
+
+    def __post_init__(self) -> None:
+        for name in ("max_processes", "max_open_files", "max_address_space", "max_cpu_seconds",
+                     "max_tmp_bytes"):
+            value = getattr(self, name)
+            if value is None and name == "max_cpu_seconds":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"console limit {name} must be a positive integer, "
+                                 f"not {value!r}")
+
+
+DEFAULT_CONSOLE_LIMITS = ConsoleLimits()

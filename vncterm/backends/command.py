@@ -1,4 +1,9 @@
-"""A command spawned in a fresh pty: the `vncterm -- COMMAND` console source."""
+"""A command spawned in a fresh pty: the `vncterm -- COMMAND` console source.
+
+What actually runs is the launcher's choice (:mod:`vncterm.backends.launch`): by default the
+command itself; :class:`vncterm.sandbox.Confinement` wraps it in resource limits, another user
+and a sandbox. The pty, TERM, window-size changes and respawn work the same either way.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from vncterm.backends.base import ConsoleSink
+from vncterm.backends.launch import Launch, Launcher, PlainLauncher
 from vncterm.backends.ttybacklog import TtyBacklog
 
 log = Logger()
@@ -63,6 +69,7 @@ class CommandSource:
         environment: Mapping[str, str] | None = None,
         respawn: bool = False,
         respawn_delay: float = 1.0,
+        launcher: Launcher | None = None,
     ) -> None:
         if not argv:
             raise ValueError("a command is needed")
@@ -74,6 +81,8 @@ class CommandSource:
         self._environment = dict(os.environ if environment is None else environment)
         self._respawn = respawn
         self._respawn_delay = respawn_delay
+        self._launcher: Launcher = launcher or PlainLauncher()
+        self._launch: Launch | None = None
         self._sink: ConsoleSink | None = None
         self._process: Any = None
         self._stopped = False
@@ -85,30 +94,46 @@ class CommandSource:
         self._spawn()
 
     def _spawn(self) -> None:
-        master, slave = pty.openpty()
-        set_window_size(slave, self._columns, self._rows)
         env = dict(self._environment)
         env["TERM"] = self._term
         env["COLUMNS"] = str(self._columns)
         env["LINES"] = str(self._rows)
         try:
+            launch = self._launcher.prepare(self._argv, env)
+        except OSError as exc:
+            self._start_failed(exc)
+            return
+        environment = dict(launch.environment)
+        for name in ("TERM", "COLUMNS", "LINES"):
+            environment[name] = env[name]
+        master, slave = pty.openpty()
+        try:
+            set_window_size(slave, self._columns, self._rows)
+            if launch.tty_owner is not None:
+                os.fchown(slave, launch.tty_owner, -1)
             self._process = self._reactor.spawnProcess(
                 _CommandProtocol(self),
-                self._argv[0],
-                self._argv,
-                env=env,
+                launch.argv[0],
+                list(launch.argv),
+                env=environment,
+                path=launch.directory,
                 usePTY=(master, slave, os.ttyname(slave)),
             )
         except OSError as exc:
             os.close(master)
             os.close(slave)
-            self._process = None
-            log.error("cannot start {argv}: {error}", argv=self._argv, error=exc)
-            if self._sink is not None:
-                self._sink.console_disconnected(f"cannot start: {exc}", final=True)
+            launch.cleanup()
+            self._start_failed(exc)
             return
+        self._launch = launch
         if self._sink is not None:
             self._sink.console_connected(" ".join(self._argv))
+
+    def _start_failed(self, exc: OSError) -> None:
+        self._process = None
+        log.error("cannot start {argv}: {error}", argv=self._argv, error=exc)
+        if self._sink is not None:
+            self._sink.console_disconnected(f"cannot start: {exc}", final=True)
 
     def sink_output(self, data: bytes) -> None:
         self._backlog.read(len(data))
@@ -117,6 +142,9 @@ class CommandSource:
 
     def process_ended(self, reason: Failure) -> None:
         self._process = None
+        launch, self._launch = self._launch, None
+        if launch is not None:
+            launch.cleanup()
         how = exit_description(reason)
         log.info("console command {argv} {how}", argv=self._argv, how=how)
         final = self._stopped or not self._respawn

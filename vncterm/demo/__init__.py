@@ -1,6 +1,10 @@
 """The embedded demo console: replays a real guest's serial boot, then gives a shell.
 
-Run as `python -m vncterm.demo`; `vncterm` with no console source runs it in a pty.
+Run as `python -m vncterm.demo`; `vncterm` with no console source runs it in a pty, and
+`consoleproxy serve` with no configuration as its demo guest's console, both confined
+(vncterm.sandbox: an unprivileged user, a sandbox, a throwaway HOME). The shell is never a root
+shell: if the demo finds itself running as root anyway (a console user configured as root),
+it says so instead of starting one. The shell starts in HOME, the throwaway directory.
 """
 
 from __future__ import annotations
@@ -51,8 +55,33 @@ def main() -> None:
         if saved is not None:
             termios.tcflush(stdin, termios.TCIFLUSH)
             termios.tcsetattr(stdin, termios.TCSANOW, saved)
-    shell = os.environ.get("SHELL") or shutil.which("bash") or "/bin/sh"
+    if os.geteuid() == 0:
+        refuse_root_shell()
+        return
+    home = os.environ.get("HOME")
+    if home and os.path.isdir(home):
+        os.chdir(home)
+    shell = demo_shell(os.environ.get("SHELL"))
     os.execvp(shell, [shell, "-i"])
+
+
+def demo_shell(configured: str | None) -> str:
+    """The shell to start: the user's own, unless it is none (nologin, false), else bash."""
+    if configured and os.path.basename(configured) not in ("nologin", "false"):
+        return configured
+    return shutil.which("bash") or "/bin/sh"
+
+
+def refuse_root_shell() -> None:
+    """Say why there is no shell, then hold the console until it is closed."""
+    os.write(sys.stdout.fileno(), b"[vncterm demo: not starting a shell as root; run the demo "
+             b"as an unprivileged user]\r\n")
+    stdin = sys.stdin.fileno()
+    try:
+        while os.read(stdin, 4096):
+            pass
+    except OSError:  # the terminal hung up
+        pass
 
 
 if __name__ == "__main__":
