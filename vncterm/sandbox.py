@@ -23,8 +23,11 @@ The sandbox (``bwrap``, Debian's ``bubblewrap``): the whole system read-only; a 
 /tmp and /var/tmp; /root and /home hidden; the state directory, configuration and password
 files hidden; new pid, ipc, uts and cgroup namespaces, so the program can neither see nor
 signal the process that serves it; the network is shared (console programs such as ``ssh``
-need it). Python's own directories stay visible when they lie under a hidden place (a pyenv
-under /root), so ``python -m vncterm.demo`` runs inside. HOME is /tmp/home, thrown away with
+need it). What the command line names (the program, a script: arguments with a ``/`` that
+exist) and Python's own directories stay visible, read-only, when they lie under a hidden
+place (a pyenv under /root, a script in /tmp), so ``python -m vncterm.demo`` and
+``command:/bin/sh /root/guest.sh`` run inside; the state directory and the configuration stay
+hidden even then. HOME is /tmp/home, thrown away with
 the sandbox. When started as root, bwrap sets the sandbox up as root (so it works without
 unprivileged user namespaces) and setpriv inside switches to the console user; otherwise
 bwrap uses an unprivileged user namespace.
@@ -35,9 +38,10 @@ warning and runs consoles unsandboxed (still limited and unprivileged, with a th
 directory of their own, removed when the program ends), ``required`` refuses to start them,
 ``off`` never tries.
 
-The environment is not passed on: a confined program gets PATH, the locale and TZ, and HOME,
-USER, LOGNAME (SHELL too when the user has a real shell), so nothing the serving process was
-given (tokens in its environment) reaches a console.
+The environment is not passed on: a confined program gets PATH, the locale, TZ, SHELL and PS1,
+and HOME, USER, LOGNAME (SHELL from the user's account when unset and the user has a real
+shell), so nothing else the serving process was given (tokens in its environment) reaches a
+console.
 """
 
 from __future__ import annotations
@@ -82,8 +86,9 @@ SANDBOX_HOME: Final = "/tmp/home"
 PRIVATE_TMP: Final = ("/tmp", "/var/tmp")
 #: Places hidden behind an empty directory (other users' files).
 HIDDEN_HOMES: Final = ("/root", "/home")
-#: Environment variables a confined program keeps (plus every LC_*).
-KEPT_ENVIRONMENT: Final = frozenset({"PATH", "LANG", "LANGUAGE", "TZ"})
+#: Environment variables a confined program keeps (plus every LC_*): where programs are,
+#: the locale, the time zone, and the operator's choice of shell and prompt.
+KEPT_ENVIRONMENT: Final = frozenset({"PATH", "LANG", "LANGUAGE", "TZ", "SHELL", "PS1"})
 DEFAULT_PATH: Final = "/usr/local/bin:/usr/bin:/bin"
 #: Where the helper programs are looked for besides PATH.
 TOOL_PATH: Final = "/usr/bin:/bin:/usr/sbin:/sbin"
@@ -147,8 +152,10 @@ class Plan:
     #: The user programs run as.
     account: Account
     tools: Tools
-    #: bwrap's arguments (without the program); None: no sandbox.
+    #: bwrap's arguments as probed (without the program); None: no sandbox.
     sandbox: tuple[str, ...] | None
+    #: The sandbox has its own pid, ipc, uts and cgroup namespaces.
+    namespaces: bool
     #: Resource limits apply (prlimit is installed).
     limited: bool
     #: Root console: unconfined apart from the limits.
@@ -233,13 +240,15 @@ def switch_arguments(account: Account) -> list[str]:
             "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all"]
 
 
-def confined_argv(argv: Sequence[str], plan: Plan, limits: ConsoleLimits) -> list[str]:
-    """The whole command line that runs ``argv`` as ``plan`` says."""
+def confined_argv(argv: Sequence[str], plan: Plan, limits: ConsoleLimits,
+                  sandbox: Sequence[str] | None = None) -> list[str]:
+    """The whole command line that runs ``argv`` as ``plan`` says, in bwrap with the
+    arguments ``sandbox`` when given."""
     out: list[str] = []
     if plan.limited and plan.tools.prlimit is not None:
         out += [plan.tools.prlimit, *rlimit_arguments(limits), "--"]
-    if plan.sandbox is not None and plan.tools.bwrap is not None:
-        out += [plan.tools.bwrap, *plan.sandbox, "--"]
+    if sandbox is not None and plan.tools.bwrap is not None:
+        out += [plan.tools.bwrap, *sandbox, "--"]
     if plan.switch_to is not None:
         if plan.tools.setpriv is None:
             raise ConfinementError("setpriv (util-linux) is needed to run consoles as "
@@ -255,9 +264,24 @@ def console_environment(parent: Mapping[str, str], account: Account, home: str) 
     env.setdefault("PATH", DEFAULT_PATH)
     env.update(HOME=home, USER=account.name, LOGNAME=account.name)
     shell = os.path.basename(account.shell)
-    if account.shell and shell not in ("nologin", "false"):
+    if "SHELL" not in env and account.shell and shell not in ("nologin", "false"):
         env["SHELL"] = account.shell
     return env
+
+
+def named_paths(argv: Sequence[str], exists: Callable[[str], bool] = os.path.exists,
+                directory: str | None = None) -> list[str]:
+    """Existing files and directories the command line names (the program, a script), as
+    absolute paths: they stay visible in the sandbox even under a hidden place."""
+    base = directory or os.getcwd()
+    found = []
+    for arg in argv:
+        if "/" not in arg:
+            continue
+        path = os.path.normpath(os.path.join(base, arg))
+        if exists(path) and path not in found:
+            found.append(path)
+    return found
 
 
 # -- the launcher ----------------------------------------------------------------------------------
@@ -327,35 +351,38 @@ class Confinement:
                      "limits")
         if account.is_root:
             log.warn("console programs run as root, unconfined (the console user is root)")
-            self.plan = Plan(None, account, tools, None, tools.prlimit is not None,
+            self.plan = Plan(None, account, tools, None, False, tools.prlimit is not None,
                              unconfined=True)
             return self.plan
         switch_to = account if me.uid != account.uid else None
         if switch_to is not None and tools.setpriv is None:
             raise ConfinementError(f"setpriv (util-linux) is needed to run consoles as "
                                    f"{account.name!r}")
-        sandbox = self._probe(tools, switch_to)
-        self.plan = Plan(switch_to, account, tools, sandbox, tools.prlimit is not None)
+        sandbox, namespaces = self._probe(tools, switch_to)
+        self.plan = Plan(switch_to, account, tools, sandbox, namespaces,
+                         tools.prlimit is not None)
         return self.plan
 
-    def _sandbox_arguments(self, switch_to: Account | None, namespaces: bool) -> list[str]:
+    def _sandbox_arguments(self, switch_to: Account | None, namespaces: bool,
+                           named: Sequence[str] = ()) -> list[str]:
         hidden = {path: kind for path in map(os.path.abspath, self.policy.hidden)
                   if (kind := _kind(path)) is not None}
         # bwrap cannot bind what the user it runs as cannot reach (unprivileged, it runs as
-        # the console user); such a directory is no use to the program either.
-        visible = [path for path in self.policy.visible
-                   if switch_to is not None or os.access(path, os.R_OK | os.X_OK)]
+        # the console user); such a path is no use to the program either.
+        visible = [path for path in (*self.policy.visible, *named)
+                   if switch_to is not None or os.access(path, os.R_OK)]
         return sandbox_arguments(limits=self.policy.limits, visible=visible, hidden=hidden,
                                  namespaces=namespaces,
                                  home_mode=0o777 if switch_to is not None else 0o700)
 
-    def _probe(self, tools: Tools, switch_to: Account | None) -> tuple[str, ...] | None:
+    def _probe(self, tools: Tools,
+               switch_to: Account | None) -> tuple[tuple[str, ...] | None, bool]:
         mode = self.policy.sandbox
         if mode is SandboxMode.OFF:
-            return None
+            return None, False
         if tools.bwrap is None:
             self._no_sandbox("bwrap (Debian package bubblewrap) is not installed")
-            return None
+            return None, False
         switch = ([tools.setpriv, *switch_arguments(switch_to), "--"]
                   if switch_to is not None and tools.setpriv else [])
         reason = ""
@@ -367,10 +394,10 @@ class Confinement:
                 if not namespaces:
                     log.warn("bwrap cannot make pid/ipc namespaces here: console sandboxes "
                              "share them with the host")
-                return tuple(args)
+                return tuple(args), namespaces
         first = reason.splitlines()[0] if reason else f"exit status {status}"
         self._no_sandbox(f"bwrap cannot run here ({first})")
-        return None
+        return None, False
 
     def _no_sandbox(self, why: str) -> None:
         if self.policy.sandbox is SandboxMode.REQUIRED:
@@ -388,7 +415,9 @@ class Confinement:
                           dict(environment))
         if plan.sandbox is not None:
             env = console_environment(environment, plan.account, SANDBOX_HOME)
-            return Launch(tuple(confined_argv(argv, plan, self.policy.limits)), env,
+            sandbox = self._sandbox_arguments(plan.switch_to, plan.namespaces,
+                                              named_paths(argv))
+            return Launch(tuple(confined_argv(argv, plan, self.policy.limits, sandbox)), env,
                           tty_owner=plan.account.uid if plan.switch_to else None)
         home = self._throwaway_home(plan)
         env = console_environment(environment, plan.account, home)
