@@ -170,8 +170,9 @@ def check_dropped(account: Account) -> None:
     if account.is_root:
         return
     try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            left = {name: mask for name, mask in capabilities(status.read()).items()
+        # Bytes, decoded as UTF-8: a codec module imported now could already be unreadable.
+        with open("/proc/self/status", "rb") as status:
+            left = {name: mask for name, mask in capabilities(status.read().decode()).items()
                     if name in ("CapPrm", "CapEff", "CapAmb") and mask}
     except OSError:
         left = {}
