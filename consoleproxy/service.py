@@ -25,7 +25,7 @@ The ``[proxy]`` table of the configuration (all keys optional)::
     console_sandbox = "auto"                      # "auto" | "required" | "off" (bubblewrap)
 
     [proxy.console_limits]                        # vncterm.limits.ConsoleLimits
-    max_processes = 1024                          # of the console user, host-wide
+    max_processes = 4096                          # of the console user, host-wide
     max_open_files = 1024
     max_address_space = 4294967296                # bytes per process
     max_cpu_seconds = 3600                        # per process (default: unlimited)

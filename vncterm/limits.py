@@ -70,9 +70,11 @@ class ConsoleLimits:
     """
 
     #: Processes and threads of the console's user, counted over the whole host (RLIMIT_NPROC
-    #: is per user, not per console): a fork bomb stops here. A cgroup (systemd TasksMax=)
-    #: is the per-service cap.
-    max_processes: int = 1024
+    #: is per user, not per console): a fork bomb stops here. Each sandboxed console is one
+    #: to three of them (bwrap's two run as root when root starts them), so the default
+    #: leaves room for well over a thousand consoles. A cgroup (systemd TasksMax=) is the
+    #: per-service cap.
+    max_processes: int = 4096
     #: Open files per process (RLIMIT_NOFILE).
     max_open_files: int = 1024
     #: Address space per process in bytes (RLIMIT_AS).
