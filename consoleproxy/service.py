@@ -340,6 +340,8 @@ class ConsoleProxy:
         # configuration, with its password hashes).
         self.confinement = confinement or console_confinement(
             self.settings, [self.state_dir, *hidden])
+        self.confinement.hide(*(path for path in (self.settings.certificate,
+                                                  self.settings.private_key) if path))
         self._started: set[str] = set()
         self._commands: set[str] = set()
         # Until listen() binds, locations name the listeners the settings would open.
@@ -412,6 +414,8 @@ class ConsoleProxy:
                 if split is not None:
                     tcp_description, parameters = split
                     if "privateKey" in parameters:
+                        self.confinement.hide(parameters["privateKey"],
+                                              parameters.get("certKey", parameters["privateKey"]))
                         options = certificate_options(
                             parameters.get("certKey", parameters["privateKey"]),
                             parameters["privateKey"], self.settings.tls_minimum)

@@ -52,7 +52,7 @@ import stat
 import subprocess
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import PurePosixPath
 from typing import Final
@@ -446,6 +446,12 @@ class Confinement:
                 pass
 
         shutil.rmtree(home, onerror=writable)
+
+    def hide(self, *paths: str) -> None:
+        """Keep ``paths`` out of sight too (a TLS key named only once listeners open); applies
+        to every program started from now on."""
+        hidden = tuple(path for path in paths if path not in self.policy.hidden)
+        self.policy = replace(self.policy, hidden=self.policy.hidden + hidden)
 
     def close(self) -> None:
         """Remove the homes of programs still running (at shutdown)."""

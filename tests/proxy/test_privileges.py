@@ -159,3 +159,20 @@ def test_command_consoles_are_confined_and_never_see_the_state_or_configuration(
     proxy.start_consoles()
     proxy.start_consoles()
     assert started == list(proxy.text_consoles)
+
+
+def test_tls_keys_are_hidden_from_console_programs(tmp_path: Path) -> None:
+    """Certificate and key files, from the configuration or from an ssl: endpoint, join the
+    paths console programs never see."""
+    from consoleproxy.tls import ensure_certificate
+
+    cert, key = ensure_certificate(tmp_path / "made", "127.0.0.1", "h")
+    text = CONFIG_TEXT.replace('address = "127.0.0.1"', 'address = "127.0.0.1"\n[proxy]\n'
+                               f'certificate = "{cert}"\nprivate_key = "{key}"', 1)
+    proxy = ConsoleProxy(MemoryReactorClock(), parse_config(text), state_dir=tmp_path / "state")
+    assert {str(cert), str(key)} <= set(proxy.confinement.policy.hidden)
+    other_cert, other_key = ensure_certificate(tmp_path / "other", "127.0.0.1", "h")
+    plain = ConsoleProxy(MemoryReactorClock(), parse_config(CONFIG_TEXT),
+                         state_dir=tmp_path / "state")
+    plain.listen([f"ssl:0:interface=127.0.0.1:privateKey={other_key}:certKey={other_cert}"])
+    assert {str(other_cert), str(other_key)} <= set(plain.confinement.policy.hidden)
