@@ -284,6 +284,33 @@ def named_paths(argv: Sequence[str], exists: Callable[[str], bool] = os.path.exi
     return found
 
 
+def remove_tree(top: str) -> None:
+    """Remove the directory ``top`` and everything in it, changing nothing outside it.
+
+    Root removes whatever permissions say. Anyone else may find directories the program made
+    read-only: those (real directories inside ``top``, never a symbolic link, which chmod
+    would follow) are opened up and the removal retried.
+    """
+    def retry(function: object, path: str, error: object) -> None:
+        parent = os.path.dirname(path)
+        if os.geteuid() == 0 or path == top or not _under(parent, top):
+            return
+        try:
+            for directory in (parent, path):
+                if os.path.isdir(directory) and not os.path.islink(directory):
+                    os.chmod(directory, 0o700)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                os.unlink(path)
+        except OSError:
+            pass
+
+    shutil.rmtree(top, onerror=retry)
+    if os.path.isdir(top) and os.geteuid() != 0:
+        shutil.rmtree(top, onerror=retry)  # directories opened up on the first pass
+
+
 # -- the launcher ----------------------------------------------------------------------------------
 
 
@@ -434,18 +461,10 @@ class Confinement:
         return home
 
     def _remove_home(self, home: str) -> None:
+        if home not in self._homes:
+            return  # removed already: at shutdown, before its program ended
         self._homes.discard(home)
-
-        def writable(function: object, path: str, error: object) -> None:
-            # The program may have left read-only directories behind: open them up and retry.
-            try:
-                os.chmod(os.path.dirname(path), 0o700)
-                os.chmod(path, 0o700)
-                (shutil.rmtree if os.path.isdir(path) else os.unlink)(path)
-            except OSError:
-                pass
-
-        shutil.rmtree(home, onerror=writable)
+        remove_tree(home)
 
     def hide(self, *paths: str) -> None:
         """Keep ``paths`` out of sight too (a TLS key named only once listeners open); applies

@@ -4,7 +4,9 @@ programs run as, the sandbox probe and its fallbacks, throwaway homes."""
 from __future__ import annotations
 
 import os
+import shutil
 import stat
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 
@@ -25,6 +27,7 @@ from vncterm.sandbox import (
     confined_argv,
     console_environment,
     named_paths,
+    remove_tree,
     rlimit_arguments,
     sandbox_arguments,
     switch_arguments,
@@ -276,9 +279,11 @@ def test_sandboxed_launch_is_confined_with_a_sandbox_home() -> None:
     assert launch.tty_owner == (plan.account.uid if plan.switch_to is not None else None)
 
 
-def test_unsandboxed_launch_gets_a_throwaway_home_removed_when_it_ends() -> None:
+def test_unsandboxed_launch_gets_a_throwaway_home_removed_when_it_ends(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Without the sandbox, each start gets a fresh home of its own (owned by the console
     user) that is removed when the program ends, even with read-only directories inside."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     confinement = Confinement(ConfinementPolicy(sandbox=SandboxMode.OFF), tools=TOOLS)
     first = confinement.prepare(["/bin/sh"], {})
     second = confinement.prepare(["/bin/sh"], {})
@@ -307,3 +312,68 @@ def test_root_console_user_runs_unconfined_with_limits_only() -> None:
     assert launch.argv == ("/usr/bin/prlimit", *rlimit_arguments(ConsoleLimits()), "--", "xl",
                            "console", "3")
     assert launch.environment == {"PATH": "/sbin", "HOME": "/root"}
+
+
+def test_removing_a_home_twice_leaves_everything_around_it_alone(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A home removed at shutdown and again when its program ends (or never made) is a no-op
+    the second time: its parent directory keeps its mode."""
+    homes = tmp_path / "homes"
+    homes.mkdir(mode=0o755)
+    homes.chmod(0o755)
+    monkeypatch.setattr(tempfile, "tempdir", str(homes))
+    parent = tmp_path / "parent"
+    parent.mkdir(mode=0o755)
+    parent.chmod(0o755)
+    home = parent / "home"
+    (home / "sub").mkdir(parents=True)
+    remove_tree(str(home))
+    remove_tree(str(home))
+    assert not home.exists()
+    assert stat.S_IMODE(parent.stat().st_mode) == 0o755
+    confinement = Confinement(ConfinementPolicy(sandbox=SandboxMode.OFF), tools=TOOLS)
+    launch = confinement.prepare(["/bin/sh"], {})
+    above = Path(launch.environment["HOME"]).parent
+    mode = stat.S_IMODE(above.stat().st_mode)
+    confinement.close()
+    launch.cleanup()
+    assert stat.S_IMODE(above.stat().st_mode) == mode
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to become another user")
+def test_unprivileged_removal_opens_read_only_directories_but_follows_no_link() -> None:
+    """Removing as the console user opens up directories the program made read-only, and
+    never changes what a symbolic link inside points to."""
+    nobody = lookup_account("nobody")
+    top = Path(tempfile.mkdtemp(prefix="remove-tree-"))
+    victim = Path(tempfile.mkdtemp(prefix="remove-tree-victim-"))
+    for path in (top, victim):
+        os.chown(path, nobody.uid, nobody.gid)
+        path.chmod(0o755)
+    try:
+        child = os.fork()
+        if child == 0:  # pragma: no cover - the child reports through its exit status
+            code = 1
+            try:
+                os.setgroups([])
+                os.setresgid(nobody.gid, nobody.gid, nobody.gid)
+                os.setresuid(nobody.uid, nobody.uid, nobody.uid)
+                for name, make in (("locked", lambda d: (d / "file").write_text("x")),
+                                   ("linked", lambda d: (d / "link").symlink_to(victim))):
+                    locked = top / name
+                    locked.mkdir()
+                    make(locked)
+                    locked.chmod(0o500)
+                closed = top / "closed"
+                closed.mkdir()
+                closed.chmod(0o000)
+                remove_tree(str(top))
+                code = 0 if not top.exists() else 2
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(child, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert stat.S_IMODE(victim.stat().st_mode) == 0o755
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+        shutil.rmtree(victim, ignore_errors=True)
