@@ -240,8 +240,11 @@ def become(account: Account | None, packages: Iterable[str]) -> None:
         if os.geteuid() == 0:
             log.warn("running as root: pass --user NAME to drop root once listening")
         return
+    # Found before dropping: afterwards neither the directories nor sysconfig's data may be
+    # readable any more, and a path that cannot be seen is not reported as unreadable.
+    paths = python_paths(packages)
     drop_privileges(account)
-    unreadable = unreadable_paths(python_paths(packages))
+    unreadable = unreadable_paths(paths)
     if unreadable:
         raise PrivilegeError(
             f"user {account.name!r} cannot read {unreadable[0]} (blocked at "

@@ -121,3 +121,32 @@ def test_demo_refusing_a_root_shell_says_why_and_waits_for_hangup() -> None:
         input=b"typed but ignored\n", capture_output=True, timeout=60, cwd=ROOT, check=True)
     assert b"not starting a shell as root" in done.stdout
     assert b"typed" not in done.stdout
+
+
+BECOME = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    from vncterm.privileges import PrivilegeError, become, lookup_account
+    hidden = Path(sys.argv[1])
+    (hidden / "pkg" / "hiddenpkg").mkdir(parents=True)
+    (hidden / "pkg" / "hiddenpkg" / "__init__.py").write_text("")
+    sys.path.insert(0, str(hidden / "pkg"))
+    import hiddenpkg
+    try:
+        become(lookup_account("nobody"), ("vncterm", "hiddenpkg"))
+        print("became nobody")
+    except PrivilegeError as error:
+        print(error)
+""")
+
+
+@needs_root
+def test_dropping_to_a_user_who_cannot_read_our_code_is_refused(tmp_path: Path) -> None:
+    """A user who could not import what the process needs later is a clear error naming the
+    directory, not an ImportError hours later."""
+    hidden = tmp_path / "hidden"
+    hidden.mkdir(mode=0o700)  # root's: nobody cannot enter it
+    done = subprocess.run([sys.executable, "-c", BECOME, str(hidden)], capture_output=True,
+                          text=True, timeout=60, cwd=ROOT, check=True)
+    assert "user 'nobody' cannot read" in done.stdout, done.stdout + done.stderr
+    assert "install Python and this program where that user can read them" in done.stdout
