@@ -78,7 +78,7 @@ def prepare(settings: ProxySettings, user: str | None) -> Account | None:
 
 def settle(proxy: ConsoleProxy, account: Account | None, *, demo: bool,
            allow_demo_on_network: bool) -> None:
-    """Steps 3 of the module docstring; raises DemoExposed, PrivilegeError, ConfinementError."""
+    """Step 3 of the module docstring; raises DemoExposed, PrivilegeError, ConfinementError."""
     if demo and not allow_demo_on_network:
         exposed = exposed_listeners(proxy.listening)
         if exposed:

@@ -293,6 +293,7 @@ def test_command_console_runs_as_nobody_in_a_sandbox(sandboxed: tuple[Proxy, Pat
     proxy, _ = sandboxed
     assert shell.run('echo "U:$(id -u)"', "U") == "65534"
     assert shell.run('echo "H:$HOME"', "H") == "/tmp/home"
+    assert shell.run('echo "T:$TERM"', "T") == "xterm-256color"
     assert shell.run('touch /usr/privs-e2e 2>/dev/null; echo "W:$?"', "W") != "0"
     assert shell.run(f'kill -0 {proxy.process.pid} 2>/dev/null; echo "K:$?"', "K") != "0"
     assert shell.run('echo "L:$(ulimit -c):$(ulimit -n)"', "L") == "0:512"
