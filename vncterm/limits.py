@@ -42,6 +42,23 @@ class Limits:
     max_receive_buffer: int = (1 << 20) + 64
     #: Most viewers on one console at once.
     max_viewers: int = 64
+    #: Most viewers one user (as the front door names them) may have open on one console, so
+    #: that one user cannot take every seat of a shared console.
+    max_viewers_per_user: int = 16
+    #: Seconds a viewer's connection may stay full (the viewer reads nothing of what it was
+    #: sent) before it is dropped: a stalled viewer must not keep its seat and its memory.
+    stall_timeout: float = 60.0
+    #: Seconds a viewer being closed may take to read its last bytes before it is dropped.
+    close_timeout: float = 10.0
+    #: Fewest seconds between two resizes of a console; SetDesktopSize requests in between
+    #: are coalesced (the last size wins) and applied when the interval is over.
+    resize_interval: float = 0.25
+    #: Most of the reactor's time resizes may take: after a resize that took t seconds the
+    #: next one waits at least t / resize_share (a large console costs 0.1-0.3 s to resize).
+    resize_share: float = 0.2
+    #: Most characters a selection puts on the viewer's clipboard (the rest is cut off): the
+    #: whole scrollback of a wide console is megabytes of text.
+    max_copied_text: int = 1 << 20
     #: Seconds of emulator work per slice before yielding to the reactor.
     feed_slice_seconds: float = 0.005
     #: Largest chunk of console output fed to the emulator in one call.

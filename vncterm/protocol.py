@@ -2,7 +2,14 @@
 
 It only moves bytes between the transport and `RfbServer`, and turns the machine's events into
 calls on the console session. It is also the viewer's push producer target: while the transport
-is full (a slow or stalled viewer), no update is produced and damage simply accumulates.
+is full (a slow or stalled viewer), no update is produced and damage simply accumulates; a
+viewer that reads nothing for `Limits.stall_timeout` is dropped, and one being closed that does
+not take its last bytes within `Limits.close_timeout` too. A viewer leaves the session (its
+seat and memory) the moment it is closed, not when its socket is finally gone.
+
+A viewer on the live screen is sent the session's shared framebuffer. A viewer reading history
+or holding a selection is sent its own view (`vncterm.view`), drawn only where its damage says
+when an update goes out (`vncterm.render.region`): it keeps no framebuffer of its own.
 
 With a password and an `AuthThrottle` (``vncterm.auththrottle``; one per process, shared by
 every listener): a failed VNC Authentication is counted against the viewer's address and the
@@ -14,6 +21,7 @@ it too, in place of a security type).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from twisted.internet.interfaces import IAddress, IDelayedCall, IPushProducer
@@ -26,7 +34,8 @@ from vncterm.auththrottle import AuthThrottle
 from vncterm.mousereport import CONTROL, META, MouseModes, MouseReporter
 from vncterm.pointer import Drag, MiddleClick, PointerAction, PointerTracker, Press, Release, Wheel
 from vncterm.render import pointershape
-from vncterm.render.framebuffer import CELL_HEIGHT, CELL_WIDTH, Renderer
+from vncterm.render.framebuffer import CELL_HEIGHT, CELL_WIDTH, Pixels
+from vncterm.render.region import draw_region
 from vncterm.rfb import clipboard
 from vncterm.rfb.clipboard import ClipboardFlag, ExtendedClipboard
 from vncterm.rfb.constants import Encoding, ExtendedDesktopSizeReason, ExtendedDesktopSizeStatus
@@ -46,12 +55,12 @@ from vncterm.rfb.messages import (
     desktop_size_rectangle,
     extended_desktop_size_rectangle,
 )
-from vncterm.rfb.server import CLOSED, NEED_DATA, RfbServer, ServerConfig
+from vncterm.rfb.server import CLOSED, NEED_DATA, RfbServer, ServerConfig, State
 from vncterm.session import ConsoleSession
 from vncterm.terminal.keymap import Keyboard, Keysym
 from vncterm.transport import no_delay, write_now
 from vncterm.updates import CellRect, CellScroll, ViewerUpdates
-from vncterm.view import WHEEL_LINES, Position, ViewerView
+from vncterm.view import WHEEL_LINES, Position, Selection, ViewerView
 
 log = Logger()
 
@@ -72,11 +81,15 @@ class RfbViewerProtocol(Protocol):
         view_only: bool = False,
         log_connections: bool = True,
         throttle: AuthThrottle | None = None,
+        user: str | None = None,
     ) -> None:
         self.session = session
         self._log_connections = log_connections
         self._throttle = throttle if password is not None else None
         self._failure_answer: IDelayedCall | None = None
+        #: Who this viewer is, when the front door knows (counted per user by the session).
+        self.user = user
+        self._seated = False
         self.server = RfbServer(
             ServerConfig(
                 width=session.width,
@@ -95,7 +108,12 @@ class RfbViewerProtocol(Protocol):
         self.pointer = PointerTracker(CELL_WIDTH, CELL_HEIGHT)
         self.mouse = MouseReporter()
         self.view = ViewerView(session.terminal)
-        self._view_renderer: Renderer | None = None
+        #: Where the view stood at the last screen change (what the viewer's picture shows,
+        #: apart from rows drawn since).
+        self._seen = _Place.of(self.view)
+        #: View rows drawn from a terminal newer than the shared framebuffer: the next screen
+        #: change's damage does not cover what changed there in between, so they are redrawn.
+        self._ahead: set[int] = set()
         self._drag_anchor: Position | None = None
         #: The text this viewer last selected (what a middle click pastes).
         self.copied = ""
@@ -109,9 +127,12 @@ class RfbViewerProtocol(Protocol):
         self._extended_clipboard = False
         self._attached = False
         self._paused = False
-        self._handshake_timer: Any = None
+        self._handshake_timer: IDelayedCall | None = None
+        self._stall_timer: IDelayedCall | None = None
+        self._close_timer: IDelayedCall | None = None
         self._last_bell = float("-inf")
         self._closing = False
+        self._lost = False
         self._peer = "?"
         self._opened = 0.0
         self.bytes_sent = 0
@@ -133,24 +154,25 @@ class RfbViewerProtocol(Protocol):
             self.session.limits.handshake_timeout, self._handshake_timed_out
         )
         self.server.initiate()
+        refusal = self.session.viewer_refusal(self.user)
+        if refusal is None and self.user is not None:
+            self._seated = self.session.take_seat(self.user)
         if self._throttle is not None and self._throttle.blocked_for(
                 self._peer_host(), self.session.reactor.seconds()) > 0:
             log.warn("viewer {peer} refused: its address is blocked after repeated "
                      "authentication failures", peer=self._peer)
             self.server.refuse(TOO_MANY_FAILURES)
-        elif len(self.session.viewers) >= self.session.limits.max_viewers:
-            log.warn("viewer {peer} refused: too many viewers", peer=self._peer)
-            self.server.refuse("too many viewers on this console")
+        elif refusal is not None:
+            log.warn("viewer {peer} refused: {reason}", peer=self._peer, reason=refusal)
+            self.server.refuse(refusal)
         self._write_out()
 
     def connectionLost(self, reason: Failure = Failure(ConnectionError())) -> None:  # noqa: B008
-        if self._handshake_timer is not None and self._handshake_timer.active():
-            self._handshake_timer.cancel()
-        if self._failure_answer is not None and self._failure_answer.active():
-            self._failure_answer.cancel()
-        if self._attached:
-            self._attached = False
-            self.session.detach(self)
+        self._closing = self._lost = True
+        self._leave()
+        for timer in (self._close_timer, self._failure_answer):
+            _cancel(timer)
+        self._close_timer = self._failure_answer = None
         if not self._log_connections:
             return
         duration = self.session.reactor.seconds() - self._opened
@@ -169,21 +191,52 @@ class RfbViewerProtocol(Protocol):
         self._handshake_timer = None
         if not self._attached:
             log.warn("viewer {peer}: handshake not finished in time", peer=self._peer)
-            self._abort()
+            self._close(abort=True)
 
-    def _abort(self) -> None:
-        self._closing = True
-        if self.transport is not None:
-            self.transport.abortConnection()  # type: ignore[attr-defined]
-
-    def disconnect(self, reason: str) -> None:
-        log.info("closing viewer {peer}: {reason}", peer=self._peer, reason=reason)
+    def _leave(self) -> None:
+        """Out of the session: its seat, its place among the viewers, its timers."""
+        for timer in (self._handshake_timer, self._stall_timer):
+            _cancel(timer)
+        self._handshake_timer = self._stall_timer = None
         if self._attached:
             self._attached = False
             self.session.detach(self)
+        if self._seated and self.user is not None:
+            self._seated = False
+            self.session.leave_seat(self.user)
+
+    def _close(self, *, abort: bool = False) -> None:
+        """Leave the session now, then close: politely (what is queued still goes out), but
+        dropped if the viewer does not take it within the close timeout."""
         self._closing = True
-        if self.transport is not None:
-            self.transport.loseConnection()
+        self._leave()
+        transport: Any = self.transport
+        if transport is None or self._lost:
+            return
+        if abort:
+            _cancel(self._close_timer)
+            self._close_timer = None
+            transport.abortConnection()
+        elif self._close_timer is None:
+            transport.loseConnection()
+            self._close_timer = self.session.reactor.callLater(
+                self.session.limits.close_timeout, self._close_timed_out)
+
+    def _close_timed_out(self) -> None:
+        self._close_timer = None
+        log.warn("viewer {peer} did not take its last bytes in {seconds} s: dropped",
+                 peer=self._peer, seconds=self.session.limits.close_timeout)
+        self._close(abort=True)
+
+    def _stalled(self) -> None:
+        self._stall_timer = None
+        log.warn("viewer {peer} read nothing for {seconds} s: dropped", peer=self._peer,
+                 seconds=self.session.limits.stall_timeout)
+        self._close(abort=True)
+
+    def disconnect(self, reason: str) -> None:
+        log.info("closing viewer {peer}: {reason}", peer=self._peer, reason=reason)
+        self._close()
 
     # -- bytes in ----------------------------------------------------------------------------
 
@@ -202,10 +255,8 @@ class RfbViewerProtocol(Protocol):
                 if event is NEED_DATA:
                     break
                 if event is CLOSED:
-                    self._closing = True
                     self._write_out()
-                    if self.transport is not None:
-                        self.transport.loseConnection()
+                    self._close()
                     return
                 if not self._handle(event):
                     break
@@ -213,18 +264,14 @@ class RfbViewerProtocol(Protocol):
             if self._throttle is None:
                 log.warn("viewer {peer} closed: {reason}", peer=self._peer, reason=exc.reason)
                 self._write_out()
-                self._closing = True
-                if self.transport is not None:
-                    self.transport.loseConnection()
+                self._close()
                 return
             self._answer_failure_later()
             return
         except RemoteProtocolError as exc:
             log.warn("viewer {peer} closed: {reason}", peer=self._peer, reason=exc.reason)
             self._write_out()
-            self._closing = True
-            if self.transport is not None:
-                self.transport.loseConnection()
+            self._close()
             return
         except Exception:
             # A bug of ours, not the viewer's fault: log it whole, close this viewer only;
@@ -257,7 +304,7 @@ class RfbViewerProtocol(Protocol):
             if self.transport is not None:
                 self.bytes_sent += len(failure)
                 self.transport.write(failure)
-                self.transport.loseConnection()
+            self._close()
 
         self._failure_answer = self.session.reactor.callLater(delay, answer)
 
@@ -330,11 +377,11 @@ class RfbViewerProtocol(Protocol):
     def _flush(self) -> None:
         if self._paused or self._closing or not self._attached:
             return
-        renderer = self._view_renderer or self.session.renderer
         notices = self._take_notices() if self.updates.has_request else []
         if notices:
             self.updates.force()
-        rects = self.updates.take_update(renderer.pixels, self.server.pixel_format)
+        pixels = self._draw_view if self.view.private else self.session.renderer.pixels
+        rects = self.updates.take_update(pixels, self.server.pixel_format)
         if rects is None:
             return
         self.server.send_framebuffer_update(notices + rects)
@@ -377,66 +424,136 @@ class RfbViewerProtocol(Protocol):
             self._size_notice = (ExtendedDesktopSizeReason.THIS_CLIENT,
                                  ExtendedDesktopSizeStatus.INVALID_SCREEN_LAYOUT)
         else:
+            # Answered by desktop_resized() or resize_answered(), now or once the console's
+            # resize interval is over (a burst of requests becomes one resize, the last size).
             columns, rows = event.width // CELL_WIDTH, event.height // CELL_HEIGHT
-            if self.session.resize(columns, rows, requested_by=self):
-                # desktop_resized() owed the reply, with the size actually used (whole cells,
-                # within bounds); an unchanged size is confirmed here.
-                if self._size_notice is None:
-                    self._size_notice = (ExtendedDesktopSizeReason.THIS_CLIENT,
-                                         ExtendedDesktopSizeStatus.NO_ERROR)
-            else:
-                self._size_notice = (ExtendedDesktopSizeReason.THIS_CLIENT,
-                                     ExtendedDesktopSizeStatus.RESIZE_PROHIBITED)
+            self.session.request_resize(columns, rows, self)
         self._flush()
 
-    def desktop_resized(self, requested_by: object) -> None:
+    def desktop_resized(self, requested: bool) -> None:
+        if self._closing:
+            return
         terminal = self.session.terminal
         self.server.set_desktop_size(self.session.width, self.session.height)
         self.updates.resize(terminal.cols, terminal.rows)
-        self._view_renderer = None
         self.view.clear_selection()
-        reason = (ExtendedDesktopSizeReason.THIS_CLIENT if requested_by is self
+        self._ahead.clear()
+        self._seen = _Place.of(self.view)
+        reason = (ExtendedDesktopSizeReason.THIS_CLIENT if requested
                   else ExtendedDesktopSizeReason.OTHER_CLIENT)
         self._size_notice = (reason, ExtendedDesktopSizeStatus.NO_ERROR)
-        if self.view.private:
-            self._render_view()
+        self._flush()
+
+    def resize_answered(self, done: bool) -> None:
+        if self._closing:
+            return
+        status = (ExtendedDesktopSizeStatus.NO_ERROR if done
+                  else ExtendedDesktopSizeStatus.RESIZE_PROHIBITED)
+        self._size_notice = (ExtendedDesktopSizeReason.THIS_CLIENT, status)
         self._flush()
 
     # -- Viewer (called by the session) ------------------------------------------------------
 
     def screen_changed(self, scroll: CellScroll | None, rects: list[CellRect]) -> None:
+        if self._closing:
+            return
         if self.view.private:
-            self._render_view()
+            self._view_screen_changed(scroll, rects)
         else:
             if scroll is not None:
                 self.updates.scroll(scroll)
             for rect in rects:
                 self.updates.damage_cells(rect)
+            self._seen = _Place.of(self.view)
         self._flush()
 
     # -- this viewer's own view: scrollback position and selection ----------------------------
 
-    def _render_view(self) -> None:
-        """Bring the private framebuffer up to date and record what changed in it."""
-        if self._view_renderer is None:
-            self._view_renderer = Renderer(self.view)
-        for x, y, w, h in self._view_renderer.render().rects:
-            self.updates.damage_cells(
-                CellRect(x // CELL_WIDTH, y // CELL_HEIGHT, w // CELL_WIDTH, h // CELL_HEIGHT)
-            )
+    def _view_screen_changed(self, scroll: CellScroll | None, rects: list[CellRect]) -> None:
+        """The shared screen changed (`scroll`, `rects` in screen rows): damage the rows of
+        this viewer's view that show what changed, and no others."""
+        view, updates = self.view, self.updates
+        live_top, view_top = view.live_top, view.view_top
+        seen = self._seen
+        seen_live, seen_top = seen.live_top, seen.view_top
+        self._seen = _Place.of(view)
+        rows = view.rows
+        if view.top is not None and view_top != seen_top:
+            updates.damage_all()  # the oldest history went, and the view with it
+            self._ahead.clear()
+            return
+        offset = live_top - view_top  # view row = screen row + offset
+        moved = live_top - seen_live
+        if view.top is None:
+            # The view is the live screen: the shared damage is its damage, but rows that
+            # moved carry the selection's highlight (it stays with its lines) along.
+            if moved:
+                updates.damage_all()
+            elif scroll is not None:
+                updates.damage_cells(CellRect(0, scroll.top, view.cols,
+                                              scroll.bottom - scroll.top))
+        elif scroll is not None or moved:
+            pushed = (scroll is not None and (scroll.top, scroll.bottom) == (0, rows)
+                      and moved == scroll.count)
+            if not pushed:
+                # Not just lines going into history (which keep their text there): whatever
+                # the view shows of the live screen, then or now, may have changed.
+                first = max(0, min(seen_live, live_top) - view_top)
+                if first < rows:
+                    updates.damage_cells(CellRect(0, first, view.cols, rows - first))
+        for rect in rects:
+            y0, y1 = max(0, rect.y + offset), min(rows, rect.y + rect.height + offset)
+            if y0 < y1:
+                updates.damage_cells(CellRect(rect.x, y0, rect.width, y1 - y0))
+        # The shared damage places the cursor on the live screen; in a view scrolled back the
+        # cell it left may still be in sight (its row went into history with the cursor).
+        for cursor in (seen.cursor, self._seen.cursor):
+            if cursor is not None:
+                updates.damage_cells(CellRect(cursor[0], cursor[1], 1, 1))
+        self._redraw_ahead()
 
-    def _view_changed(self) -> None:
-        """The view scrolled or the selection changed: redraw it (or go back to shared)."""
-        if self.view.private:
-            self._render_view()
-        elif self._view_renderer is not None:
-            self._view_renderer = None
-            self.updates.damage_all()
+    def _redraw_ahead(self) -> None:
+        for y in self._ahead:
+            self.updates.damage_cells(CellRect(0, y, self.view.cols, 1))
+        self._ahead.clear()
+
+    def _draw_view(self, rect: CellRect) -> Pixels:
+        """The pixels of `rect` of this viewer's view, drawn now for the update."""
+        if self.session.render_pending:
+            self._ahead.update(range(rect.y, rect.y + rect.height))
+        return draw_region(self.view, rect.x, rect.y, rect.width, rect.height)
+
+    def _view_moved(self) -> None:
+        """The view scrolled (or went back live): every row shows something else."""
+        self.updates.damage_all()
+        self._ahead.clear()
+        self._seen = _Place.of(self.view)
         self._flush()
 
+    def _selection_changed(self, before: Selection | None) -> None:
+        """The selection changed from `before`: redraw the rows whose highlighting did."""
+        view = self.view
+        # The highlight the viewer has may be drawn where the screen stood at the last frame,
+        # or where it stands now (console output not drawn yet has scrolled it): both.
+        changes = [change for top in {view.view_top, self._seen.view_top}
+                   for change in view.selection_changes(before, view.selection, top)]
+        for y, x0, x1 in changes:
+            self.updates.damage_cells(CellRect(x0, y, x1 - x0, 1))
+        if not view.private:
+            # Back on the shared framebuffer, which may be older than what was drawn.
+            self._redraw_ahead()
+        if changes:
+            self._flush()
+
     def _back_to_live(self) -> None:
-        if self.view.to_live() | self.view.clear_selection():
-            self._view_changed()
+        view = self.view
+        before = view.selection
+        moved = view.to_live()
+        view.clear_selection()
+        if moved:
+            self._view_moved()
+        else:
+            self._selection_changed(before)
 
     @property
     def view_only(self) -> bool:
@@ -464,7 +581,7 @@ class RfbViewerProtocol(Protocol):
             # Shift+Page Up/Down scroll this viewer's history, as in xterm; not sent on.
             page = max(1, session.terminal.rows - 1)
             if self.view.scroll(page if event.keysym == Keysym.Page_Up else -page):
-                self._view_changed()
+                self._view_moved()
             return
         data = self.keyboard.key_event(
             event.down,
@@ -527,24 +644,26 @@ class RfbViewerProtocol(Protocol):
                 )
                 self.session.type_keys(arrow * WHEEL_LINES)
             elif view.scroll(action.notches * WHEEL_LINES):
-                self._view_changed()
+                self._view_moved()
         elif isinstance(action, Press):
             at = view.position(action.column, action.row)
             self._drag_anchor = at
+            before = view.selection
             if action.clicks == 2:
                 view.select_word(at)
             elif action.clicks == 3:
                 view.select_line(at)
-            elif not view.clear_selection():
-                return
-            self._view_changed()
+            else:
+                view.clear_selection()
+            self._selection_changed(before)
         elif isinstance(action, Drag):
             if self._drag_anchor is not None:
+                before = view.selection
                 view.select(self._drag_anchor, view.position(action.column, action.row))
-                self._view_changed()
+                self._selection_changed(before)
         elif isinstance(action, Release):
             self._drag_anchor = None
-            text = view.selected_text()
+            text = view.selected_text(self.session.limits.max_copied_text)
             if text:
                 self.copied = text
                 if self._extended_clipboard:
@@ -556,13 +675,17 @@ class RfbViewerProtocol(Protocol):
             self.session.paste(self.copied)
 
     def bell(self) -> None:
+        if self._closing or not self._attached or self.server.state is not State.NORMAL:
+            return
         now = self.session.reactor.seconds()
-        if self._attached and now - self._last_bell >= self.session.limits.bell_interval:
+        if now - self._last_bell >= self.session.limits.bell_interval:
             self._last_bell = now
             self.server.send_bell()
             self._write_out()
 
     def desktop_name_changed(self, name: str) -> None:
+        if self._closing:
+            return
         if name != self._desktop_name:
             self._desktop_name = name
             if Encoding.DESKTOP_NAME in self.updates.encodings:
@@ -573,9 +696,14 @@ class RfbViewerProtocol(Protocol):
 
     def pauseProducing(self) -> None:
         self._paused = True
+        if self._stall_timer is None and not self._closing:
+            self._stall_timer = self.session.reactor.callLater(
+                self.session.limits.stall_timeout, self._stalled)
 
     def resumeProducing(self) -> None:
         self._paused = False
+        _cancel(self._stall_timer)
+        self._stall_timer = None
         self._flush()
 
     def stopProducing(self) -> None:
@@ -617,6 +745,25 @@ class RfbViewerFactory(Factory):
             log_connections=self.log_connections,
             throttle=self.throttle,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _Place:
+    """Where a viewer's view stood: the live screen's top line, the view's top line, and the
+    cursor's cell on the view (None when not shown)."""
+
+    live_top: int
+    view_top: int
+    cursor: tuple[int, int] | None
+
+    @classmethod
+    def of(cls, view: ViewerView) -> _Place:
+        return cls(view.live_top, view.view_top, view.cursor if view.cursor_visible else None)
+
+
+def _cancel(timer: IDelayedCall | None) -> None:
+    if timer is not None and timer.active():
+        timer.cancel()
 
 
 def _describe(address: object) -> str:

@@ -10,8 +10,8 @@ never delays the keystrokes of any viewer.
 from __future__ import annotations
 
 import time
-from collections import deque
-from collections.abc import Callable
+from collections import Counter, deque
+from collections.abc import Callable, Collection
 from typing import Any, Protocol
 
 from twisted.logger import Logger
@@ -59,8 +59,12 @@ class Viewer(Protocol):
     def disconnect(self, reason: str) -> None:
         """Close this viewer (another viewer asked for exclusive access, or shutdown)."""
 
-    def desktop_resized(self, requested_by: Viewer | None) -> None:
-        """The console changed size (at `requested_by`'s request, or the server's)."""
+    def desktop_resized(self, requested: bool) -> None:
+        """The console changed size (`requested`: this viewer asked for it)."""
+
+    def resize_answered(self, done: bool) -> None:
+        """This viewer's resize request is over without a change of size: the size asked for
+        was the size already (`done`), or some viewer could not follow (not `done`)."""
 
     @property
     def can_resize(self) -> bool:
@@ -123,6 +127,14 @@ class ConsoleSession:
         self.raw_listeners: list[Callable[[bytes], None]] = []
         #: Callbacks told the new (columns, rows) after a resize (e.g. a recording).
         self.resize_listeners: list[Callable[[int, int], None]] = []
+        # Resizes asked for by viewers: the size wanted last and who asked, applied at most
+        # once per interval (vncterm.limits: resize_interval, resize_share).
+        self._resize_wanted: tuple[int, int] | None = None
+        self._resize_askers: list[Viewer] = []
+        self._resize_call: Any = None
+        self._resize_ready_at = float("-inf")
+        #: Open viewer connections per user (the front door says who), from accept to close.
+        self._seats: Counter[str] = Counter()
 
     @property
     def renderer(self) -> Renderer:
@@ -143,13 +155,19 @@ class ConsoleSession:
     def start(self) -> None:
         self.source.start(self)
 
+    @property
+    def render_pending(self) -> bool:
+        """Whether the terminal changed since the framebuffer was last drawn (a viewer drawing
+        its own view now shows something newer than the shared damage has described)."""
+        return self._changed
+
     def stop(self) -> None:
         self.source.stop()
-        for call in (self._feed_call, self._render_call, self._paste_call, self._caught_up_call):
+        for call in (self._feed_call, self._render_call, self._paste_call, self._caught_up_call,
+                     self._resize_call):
             if call is not None and call.active():
                 call.cancel()
-        for viewer in list(self.viewers):
-            viewer.disconnect("vncterm is shutting down")
+        self._tell_viewers(lambda viewer: viewer.disconnect("vncterm is shutting down"))
 
     # -- ConsoleSink -------------------------------------------------------------------------
 
@@ -210,8 +228,7 @@ class ConsoleSession:
         if replies:
             self.source.write(replies)
         if terminal.take_bells():
-            for viewer in self.viewers:
-                viewer.bell()
+            self._tell_viewers(lambda viewer: viewer.bell())
         if self._pending:
             self._feed_call = self.reactor.callLater(0, self._feed_slice)
         elif (
@@ -262,9 +279,10 @@ class ConsoleSession:
     def _render_now(self) -> None:
         self._render_call = None
         now = self.reactor.seconds()
-        if self._echo.awaiting(now, self._bytes_fed):
-            # Typed since this frame was planned: the echo's render comes first.
-            delay = max(0.0, self._echo.until - now)
+        delay = self._echo.until - now
+        if delay > 0 and self._echo.awaiting(now, self._bytes_fed):
+            # Typed since this frame was planned: the echo's render comes first. (At the end
+            # of the window itself it is drawn: waiting 0 s for it would come back here.)
             self._render_call = self.reactor.callLater(delay, self._render_now)
             return
         self.render()
@@ -287,10 +305,13 @@ class ConsoleSession:
             for (x, y, w, h) in damage.rects
         ]
         title = self.terminal.title
-        for viewer in list(self.viewers):
+
+        def tell(viewer: Viewer) -> None:
             viewer.screen_changed(cell_scroll, cell_rects)
             if title:
                 viewer.desktop_name_changed(title)
+
+        self._tell_viewers(tell)
 
     def frame_wanted(self, *, now: bool = False) -> None:
         """A viewer posted a request: render now (non-incremental) or at the next frame."""
@@ -304,14 +325,46 @@ class ConsoleSession:
 
     # -- size --------------------------------------------------------------------------------
 
-    def resize(self, columns: int, rows: int, requested_by: Viewer | None = None) -> bool:
+    def request_resize(self, columns: int, rows: int, viewer: Viewer) -> None:
+        """A viewer asks for a new size: applied now if the console has not been resized
+        lately, else when the interval is over, with the last size asked for by then. Every
+        viewer that asked gets its answer then (`desktop_resized`, or `resize_answered`)."""
+        self._resize_wanted = (columns, rows)
+        if viewer not in self._resize_askers:
+            self._resize_askers.append(viewer)
+        if self._resize_call is not None:
+            return  # coalesced: the pending resize takes this size instead
+        delay = self._resize_ready_at - self.reactor.seconds()
+        if delay > 0:
+            self._resize_call = self.reactor.callLater(delay, self._apply_resize)
+        else:
+            self._apply_resize()
+
+    def _apply_resize(self) -> None:
+        self._resize_call = None
+        wanted, askers = self._resize_wanted, self._resize_askers
+        self._resize_wanted, self._resize_askers = None, []
+        if wanted is None:
+            return
+        started = self._timer()
+        self.resize(*wanted, requested_by=askers)
+        cost = self._timer() - started
+        limits = self.limits
+        self._resize_ready_at = self.reactor.seconds() + max(limits.resize_interval,
+                                                             cost / limits.resize_share)
+
+    def resize(self, columns: int, rows: int,
+               requested_by: Collection[Viewer] = ()) -> bool:
         """Make the console `columns` x `rows` (TIOCSWINSZ for a pty) and tell every viewer;
-        False when a viewer could not be told of a new size, so nothing changed."""
+        False when a viewer could not be told of a new size, so nothing changed. Viewers in
+        `requested_by` are answered as the ones who asked."""
         columns = max(MIN_COLUMNS, min(MAX_COLUMNS, columns))
         rows = max(MIN_ROWS, min(MAX_ROWS, rows))
         if (columns, rows) == (self.terminal.cols, self.terminal.rows):
+            self._tell_viewers(lambda viewer: viewer.resize_answered(True), requested_by)
             return True
         if not all(viewer.can_resize for viewer in self.viewers):
+            self._tell_viewers(lambda viewer: viewer.resize_answered(False), requested_by)
             return False
         log.info("console {console} resized to {columns}x{rows}", console=self.name,
                  columns=columns, rows=rows)
@@ -324,17 +377,60 @@ class ConsoleSession:
             self._changed = False
         for listener in self.resize_listeners:
             listener(columns, rows)
-        for viewer in list(self.viewers):
-            viewer.desktop_resized(requested_by)
+        self._tell_viewers(lambda viewer: viewer.desktop_resized(viewer in requested_by))
         return True
 
     # -- viewers -----------------------------------------------------------------------------
 
+    def viewer_refusal(self, user: str | None) -> str | None:
+        """Why a new viewer (of `user`, when the front door knows who) would be refused now,
+        or None: the console is at its viewer cap, or this user at theirs."""
+        if len(self.viewers) >= self.limits.max_viewers:
+            return "too many viewers on this console"
+        if user is not None and self._seats[user] >= self.limits.max_viewers_per_user:
+            return "too many viewers of this console for this user"
+        return None
+
+    def take_seat(self, user: str) -> bool:
+        """Count an open viewer connection of `user` (accept to close); False, and not
+        counted, when the user already has as many as allowed."""
+        if self._seats[user] >= self.limits.max_viewers_per_user:
+            return False
+        self._seats[user] += 1
+        return True
+
+    def leave_seat(self, user: str) -> None:
+        self._seats[user] -= 1
+        if self._seats[user] <= 0:
+            del self._seats[user]
+
+    def _tell_viewers(self, message: Callable[[Viewer], None],
+                      viewers: Collection[Viewer] | None = None) -> None:
+        """Call `message` on each viewer (all, or those of `viewers` still attached). A viewer
+        that raises is logged and closed; the others and the console carry on."""
+        for viewer in list(self.viewers if viewers is None else viewers):
+            if viewer not in self.viewers:
+                continue  # gone since: closed by an earlier message, or it left
+            try:
+                message(viewer)
+            except Exception:
+                log.failure("console {console}: internal error in a viewer; closing it",
+                            console=self.name)
+                self._drop(viewer)
+
+    def _drop(self, viewer: Viewer) -> None:
+        self.detach(viewer)
+        try:
+            viewer.disconnect("internal error")
+        except Exception:
+            log.failure("console {console}: closing a failed viewer failed too",
+                        console=self.name)
+
     def attach(self, viewer: Viewer, *, shared: bool) -> bool:
         """Add a viewer; False when the console already has as many viewers as allowed."""
         if not shared:
-            for other in list(self.viewers):
-                other.disconnect("another viewer asked for exclusive access")
+            self._tell_viewers(
+                lambda other: other.disconnect("another viewer asked for exclusive access"))
         if len(self.viewers) >= self.limits.max_viewers:
             return False
         # A new viewer starts from the rendered state: make sure it is current.
@@ -346,6 +442,8 @@ class ConsoleSession:
     def detach(self, viewer: Viewer) -> None:
         if viewer in self.viewers:
             self.viewers.remove(viewer)
+        if viewer in self._resize_askers:
+            self._resize_askers.remove(viewer)
         if not self.viewers:
             self._renderer = None
         self._maybe_finish()

@@ -158,11 +158,15 @@ class ViewerUpdates:
 
     def take_update(
         self,
-        pixels: Pixels,
+        pixels: Pixels | Callable[[CellRect], Pixels],
         pixel_format: PixelFormat,
         encode: Callable[[Pixels, PixelFormat], bytes] | None = None,
     ) -> list[Rectangle] | None:
-        """The rectangles answering the outstanding request, or None when nothing is due yet."""
+        """The rectangles answering the outstanding request, or None when nothing is due yet.
+
+        `pixels` is the framebuffer the viewer is shown, or a function drawing the cells of a
+        rectangle when asked (a view with no framebuffer of its own: only what is sent is
+        drawn)."""
         if not self.has_pending():
             return None
         assert self._requested is not None
@@ -193,7 +197,11 @@ class ViewerUpdates:
             px = (cell.x + area.x) * cw
             py = (cell.y + area.y) * ch
             w, h = cell.width * cw, cell.height * ch
-            region = pixels[py : py + h, px : px + w]
+            if callable(pixels):
+                region = pixels(CellRect(cell.x + area.x, cell.y + area.y, cell.width,
+                                         cell.height))
+            else:
+                region = pixels[py : py + h, px : px + w]
             rects += encode_rectangles(self._encoding, encoder, px, py, region, pixel_format)
         window[:, :] = False
         return rects

@@ -5,6 +5,9 @@ Each viewer has its own `ViewerView`, so one viewer reading history or selecting
 moves or marks another viewer's screen. Rows are addressed by absolute line number: line
 `scrollback.total` is the top row of the live screen, smaller numbers are history; so a view
 keeps its place while new output scrolls more lines into the history.
+
+Changing a selection costs the rows on screen whose highlighting changed
+(`selection_changes`), never the selection's length: a selection may span the whole history.
 """
 
 from __future__ import annotations
@@ -45,6 +48,15 @@ class Selection:
 
     def contains(self, line: int, column: int) -> bool:
         return self.start <= Position(line, column) <= self.end
+
+    def columns_on(self, line: int, cols: int) -> tuple[int, int] | None:
+        """The first and last selected columns of `line`, or None when none is selected."""
+        start, end = self.start, self.end
+        if line < start.line or line > end.line:
+            return None
+        first = start.column if line == start.line else 0
+        last = end.column if line == end.line else cols - 1
+        return first, last
 
 
 class ViewerView:
@@ -137,19 +149,68 @@ class ViewerView:
         self.selection = None
         return had
 
-    def selected_text(self) -> str:
-        """The selection as text: trailing blanks of each line dropped, lines joined by \\n."""
+    def selection_changes(
+        self, before: Selection | None, after: Selection | None, top: int | None = None
+    ) -> list[tuple[int, int, int]]:
+        """Where the view's highlighting differs between two selections: ``(row, x0, x1)``
+        for each row on screen, columns [x0, x1) to redraw (one more cell each side, for a
+        wide character cut by the selection's edge). `top` is the line shown on the top row
+        (default: where the view is now)."""
+        if before == after:
+            return []
+        cols = self.cols
+        if top is None:
+            top = self.view_top
+        changes = []
+        for y in range(self.rows):
+            old = before.columns_on(top + y, cols) if before is not None else None
+            new = after.columns_on(top + y, cols) if after is not None else None
+            if old == new:
+                continue
+            spans = [span for span in (old, new) if span is not None]
+            x0 = min(span[0] for span in spans)
+            x1 = max(span[1] for span in spans) + 1
+            changes.append((y, max(0, x0 - 1), min(cols, x1 + 1)))
+        return changes
+
+    def selected_text(self, limit: int | None = None) -> str:
+        """The selection as text: trailing blanks of each line dropped, lines joined by \\n;
+        cut at `limit` characters."""
         selection = self.selection
         if selection is None:
             return ""
         start, end = selection.start, selection.end
+        cols = self.cols
         lines = []
+        size = 0
         for line in range(start.line, end.line + 1):
-            cells = self.line_cells(line)
             first = start.column if line == start.line else 0
-            last = end.column if line == end.line else self.cols - 1
-            lines.append("".join(cell.data for cell in cells[first : last + 1]).rstrip())
-        return "\n".join(lines)
+            last = end.column if line == end.line else cols - 1
+            text = self.line_text(line, first, last).rstrip()
+            lines.append(text)
+            size += len(text) + 1
+            if limit is not None and size > limit:
+                break
+        joined = "\n".join(lines)
+        return joined if limit is None else joined[:limit]
+
+    def line_text(self, line: int, first: int, last: int) -> str:
+        """The text of columns first..last of absolute line `line` (a wide character once);
+        history lines are sliced as stored, without making their cells."""
+        live_top = self.live_top
+        if line >= live_top:
+            cells = self.terminal.row(line - live_top)
+            return "".join(cell.data for cell in cells[first : last + 1])
+        back = live_top - line
+        scrollback = self.terminal.scrollback
+        if back > len(scrollback):
+            return ""
+        stored = scrollback.line(back)
+        if stored.clusters:
+            cells = stored.cells(self.cols)
+            return "".join(cell.data for cell in cells[first : last + 1])
+        # One code point per column; "\0" stands for the right half of a wide character.
+        return stored.text[first : last + 1].replace("\0", "")
 
     # -- content -----------------------------------------------------------------------------
 
@@ -179,10 +240,13 @@ class ViewerView:
         line = self.view_top + y
         cells = self.line_cells(line)
         selection = self.selection
-        if selection is not None and selection.start.line <= line <= selection.end.line:
+        span = selection.columns_on(line, self.cols) if selection is not None else None
+        if span is not None:
+            first, last = span
             cells = [
-                cell._replace(reverse=not cell.reverse) if selection.contains(line, x) else cell
-                for x, cell in enumerate(cells)
+                *cells[:first],
+                *(cell._replace(reverse=not cell.reverse) for cell in cells[first : last + 1]),
+                *cells[last + 1 :],
             ]
         return cells
 

@@ -26,6 +26,7 @@ __all__ = [
     "MAX_CACHED_TILES",
     "RenderDamage",
     "Renderer",
+    "glyph_tile",
     "snapshot_png",
 ]
 
@@ -101,6 +102,11 @@ def _make_tile(cell: Char, width: int) -> Pixels:
 
 
 _shared_tiles = _TileCache(MAX_CACHED_TILES)
+
+
+def glyph_tile(cell: Char, width: int) -> Pixels:
+    """`cell` drawn `width` pixels wide (read-only), from the tile cache every renderer shares."""
+    return _shared_tiles.get(cell, width)
 
 
 class ScreenSource(Protocol):
