@@ -139,8 +139,13 @@ class TextConsole(TypingProtocol):
         """Write ``data`` to the console."""
         ...
 
-    def new_viewer(self, addr: Any) -> Any:
-        """A new RFB server protocol showing this console to one viewer."""
+    def viewer_refusal(self, user: str | None) -> str | None:
+        """Why one more viewer of ``user`` would be refused now (the console's viewer cap or
+        the user's on it), or None."""
+        ...
+
+    def new_viewer(self, addr: Any, user: str | None = None) -> Any:
+        """A new RFB server protocol showing this console to one viewer, counted for ``user``."""
         ...
 
 
@@ -857,7 +862,13 @@ class FrontDoorProtocol(Protocol):
                 self._refuse(404, "console not available")
                 return
             if console.protocol is ConsoleProtocol.RFB:
-                viewer = hosted.new_viewer(self._tr.getPeer())
+                # The hosted session counts its viewers per user: refuse here, with a status,
+                # rather than after the 200.
+                refusal = hosted.viewer_refusal(self._user)
+                if refusal is not None:
+                    self._refuse(503, refusal)
+                    return
+                viewer = hosted.new_viewer(self._tr.getPeer(), user=self._user)
                 self._delegate_to(viewer, trailing, lambda: getattr(viewer, "bytes_sent", 0))
             else:
                 stream = TextStreamProtocol(hosted, self._limits.relay_high_water)

@@ -272,9 +272,12 @@ class HostedTextConsole(ConsoleSession):
         self._available = False
         super().console_disconnected(reason, final=final)
 
-    def new_viewer(self, addr: Any) -> Any:
-        """A new RFB server protocol for one viewer of this console."""
-        return self._viewers.buildProtocol(addr)
+    def new_viewer(self, addr: Any, user: str | None = None) -> Any:
+        """A new RFB server protocol for one viewer of this console, counted for ``user``
+        (vncterm.limits: max_viewers_per_user)."""
+        viewer = self._viewers.buildProtocol(addr)
+        viewer.user = user
+        return viewer
 
 
 def console_source(reactor: Any, backend: BackendSpec, columns: int, rows: int,

@@ -36,7 +36,7 @@ from vncterm.recording import Recording
 from vncterm.sandbox import Confinement, ConfinementError, ConfinementPolicy
 from vncterm.session import ConsoleSession
 from vncterm.terminal.emulator import TERM_NAME
-from vncterm.textaccess import is_local_endpoint, make_text_site
+from vncterm.textaccess import is_local_address, make_text_site, may_listen_on
 
 log = Logger()
 
@@ -228,7 +228,7 @@ def check_options(args: argparse.Namespace) -> Options:
     if args.log_keep < 0:
         raise UsageError("--log-keep must be 0 or more")
     for endpoint in args.text_listen:
-        if not is_local_endpoint(endpoint):
+        if not may_listen_on(endpoint):
             raise UsageError(f"--text-listen {endpoint}: only loopback or unix endpoints "
                              "(the text interface has no authentication)")
     check_source(args)
@@ -295,6 +295,18 @@ def run(reactor: Any, args: argparse.Namespace, options: Options,
                 yield listening.stopListening()
             raise SystemExit(1) from None
         ports.append(port)
+        address = port.getHost()
+        if not isinstance(endpoint_factory, RfbViewerFactory) and not is_local_address(address):
+            # What was bound, not what the string seemed to say, decides; and before the
+            # reactor runs, so that nothing is served there.
+            bound = (f"{address.host}:{address.port}" if hasattr(address, "port")
+                     else str(getattr(address, "name", address)))
+            print(f"vncterm: --text-listen {endpoint}: listening on {bound}, which is neither "
+                  "a loopback address nor a unix socket; refusing (the text interface has no "
+                  "authentication)", file=sys.stderr, flush=True)
+            for listening in ports:
+                yield listening.stopListening()
+            raise SystemExit(1)
     done: defer.Deferred[None] = defer.Deferred()
     session.on_finished = lambda: done.callback(None)
     reactor.addSystemEventTrigger("before", "shutdown", session.stop)

@@ -24,6 +24,11 @@ Examples::
 
 Requests whose ``Host`` header names anything but an IP address or ``localhost`` are refused
 with 421: a web page cannot read the screen through a DNS name rebound to 127.0.0.1.
+
+Where it listens is checked twice: the endpoint string as Twisted's own parser reads it
+(`is_local_endpoint`: of two ``interface=`` the last is the one bound), and the address the
+listening port actually has (`is_local_address`), which also covers sockets passed in by
+systemd (``systemd:domain=INET:index=0``), known only once adopted.
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ import json
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
+from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
+from twisted.internet.endpoints import _parse as parse_endpoint
 from twisted.logger import Logger
 from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource, Resource
@@ -44,8 +51,10 @@ from vncterm.view import ViewerView
 
 __all__ = [
     "ScreenSource",
+    "is_local_address",
     "is_local_endpoint",
     "make_text_site",
+    "may_listen_on",
     "screen_lines",
     "scrollback_lines",
 ]
@@ -82,29 +91,62 @@ class ScreenSource(Protocol):
 
 
 
+#: Endpoint kinds whose address is known only once listening (`is_local_address` decides).
+CHECKED_WHEN_LISTENING = frozenset({"systemd"})
+
+
+def _endpoint_kind(description: str) -> tuple[str, dict[str, str]]:
+    """The endpoint's kind and its keyword arguments, read by the parser `serverFromString`
+    itself uses (escapes, and a repeated key: the last wins), so both agree on every string."""
+    try:
+        args, kwargs = parse_endpoint(description)
+    except Exception:  # not an endpoint string at all: nothing is local about it
+        return "", {}
+    return (str(args[0]).strip().lower() if args else ""), kwargs
+
+
 def is_local_endpoint(description: str) -> bool:
     """Whether a server endpoint string only accepts local clients: a UNIX socket, or TCP bound
     to a loopback address (``tcp:5980:interface=127.0.0.1``, ``tcp6:5980:interface=\\:\\:1``).
 
-    The command line can refuse anything else unless the operator insists.
+    ``tcp:5980:interface=127.0.0.1:interface=0.0.0.0`` is not: Twisted binds the last one.
     """
-    kind, _, rest = description.partition(":")
-    kind = kind.strip().lower()
+    kind, kwargs = _endpoint_kind(description)
     if kind == "unix":
         return True
     if kind not in ("tcp", "tcp6"):
         return False
-    for part in rest.replace("\\:", "\0").split(":"):
-        key, _, value = part.partition("=")
-        if key.strip() == "interface":
-            host = value.replace("\0", ":").strip("[] ").lower()
-            if host == "localhost":
-                return True
-            try:
-                return ipaddress.ip_address(host).is_loopback
-            except ValueError:
-                return False
-    return False  # no interface: every address
+    host = kwargs.get("interface", "").strip("[] ").lower()
+    if not host:
+        return False  # no interface: every address
+    return host == "localhost" or _is_loopback(host)
+
+
+def may_listen_on(description: str) -> bool:
+    """Whether the text interface may try to listen on `description`: a local endpoint, or one
+    whose address only the listening port can tell (then `is_local_address` must say yes)."""
+    return is_local_endpoint(description) or (
+        _endpoint_kind(description)[0] in CHECKED_WHEN_LISTENING)
+
+
+def is_local_address(address: object) -> bool:
+    """Whether a listening port's address (``port.getHost()``) only accepts local clients: a
+    UNIX socket, or a loopback IPv4/IPv6 address."""
+    if isinstance(address, UNIXAddress):
+        return True
+    if isinstance(address, IPv4Address | IPv6Address):
+        return _is_loopback(address.host)
+    return False
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        address = ipaddress.ip_address(host.partition("%")[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
 
 
 def screen_lines(terminal: Terminal) -> list[str]:

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 from PIL import Image
-from twisted.internet.address import IPv4Address
+from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
 from twisted.internet.error import ConnectionDone
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.python.failure import Failure
@@ -263,7 +263,44 @@ def test_a_real_client_reads_the_screen_over_127_0_0_1() -> None:
     ("tcp6:5980:interface=\\:\\:", False),
     ("tcp:5980:interface=192.168.1.4", False),
     ("ssl:5980:interface=127.0.0.1", False),
+    # Twisted binds the last interface given: so does the check.
+    ("tcp:5980:interface=127.0.0.1:interface=0.0.0.0", False),
+    ("tcp:5980:interface=0.0.0.0:interface=127.0.0.1", True),
+    ("tcp6:5980:interface=\\:\\:ffff\\:127.0.0.1", True),
+    ("tcp6:5980:interface=\\:\\:ffff\\:10.0.0.1", False),
+    ("systemd:domain=INET:index=0", False),
+    ("tcp:5980:interface=127.0.0.1\\", False),
 ])
 def test_is_local_endpoint(endpoint: str, local: bool) -> None:
     """Only UNIX sockets and TCP bound to a loopback address count as local endpoints."""
     assert is_local_endpoint(endpoint) is local
+
+
+def test_sockets_systemd_passes_are_judged_once_listening() -> None:
+    """A systemd socket may be tried (its address is known once adopted); a public one may
+    not."""
+    from vncterm.textaccess import may_listen_on
+
+    assert may_listen_on("systemd:domain=INET:index=0")
+    assert may_listen_on("unix:/run/t.sock")
+    assert not may_listen_on("tcp:5980:interface=127.0.0.1:interface=0.0.0.0")
+    assert not may_listen_on("ssl:5980:interface=127.0.0.1")
+
+
+@pytest.mark.parametrize(("address", "local"), [
+    (IPv4Address("TCP", "127.0.0.1", 5980), True),
+    (IPv4Address("TCP", "127.3.4.5", 5980), True),
+    (IPv4Address("TCP", "0.0.0.0", 5980), False),
+    (IPv4Address("TCP", "10.1.2.3", 5980), False),
+    (IPv6Address("TCP", "::1", 5980), True),
+    (IPv6Address("TCP", "::", 5980), False),
+    (IPv6Address("TCP", "::ffff:127.0.0.1", 5980), True),
+    (IPv6Address("TCP", "fe80::1%eth0", 5980), False),
+    (UNIXAddress(b"/run/t.sock"), True),
+    (object(), False),
+])
+def test_is_local_address(address: object, local: bool) -> None:
+    """The address a port is bound to is local only if loopback or a UNIX socket."""
+    from vncterm.textaccess import is_local_address
+
+    assert is_local_address(address) is local
