@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
-from bench import consoles, flood, guessing, relay, wire
+from bench import consoles, flood, guessing, relay, viewers, wire
 from bench.common import (
     CHILDREN,
     PYTHON,
@@ -46,6 +46,7 @@ ITEMS = {
     7: "encodings: bytes and time",
     8: "idle consoles: RSS",
     9: "password guessing: an unrelated call's latency",
+    10: "many viewers of one large console",
 }
 INGEST = REPO / "bench" / "ingest.py"
 
@@ -115,7 +116,7 @@ def parse_items(text: str) -> list[int]:
     items = sorted({int(part) for part in text.split(",") if part.strip()})
     unknown = [i for i in items if i not in ITEMS]
     if unknown:
-        raise argparse.ArgumentTypeError(f"unknown items {unknown}; known: 1-9")
+        raise argparse.ArgumentTypeError(f"unknown items {unknown}; known: 1-{max(ITEMS)}")
     return items
 
 
@@ -128,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true",
                         help="fewer rounds and samples: about 2 minutes (default: about 10)")
     parser.add_argument("--items", type=parse_items, default=list(ITEMS),
-                        help="comma-separated item numbers (default: all, 1-9)")
+                        help=f"comma-separated item numbers (default: all, 1-{max(ITEMS)})")
     parser.add_argument("--no-install", action="store_true",
                         help="do not apt-get install socat and haproxy when they are missing")
     parser.add_argument("--keep", action="store_true",
@@ -174,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
                                            else consoles.FULL)),
         (9, lambda: guessing.item_guessing(workdir, guessing.QUICK if args.quick
                                            else guessing.FULL)),
+        (10, lambda: viewers.item_viewers(args.quick)),
     ]
     try:
         for number, run in plan:

@@ -1,4 +1,4 @@
-"""Item 9: what many viewers of one large console cost: memory, resize and selection time.
+"""Item 10: what many viewers of one large console cost: memory, resize and selection time.
 
 In process, with vncterm's own pipeline: one `ConsoleSession` (fake console source, Twisted's
 `MemoryReactorClock`) with its scrollback full, and real `RfbViewerProtocol`s on transports
@@ -6,13 +6,16 @@ that count and drop what they are sent. Everything goes through RFB messages, as
 sends them, so the same script measures any version of the code.
 
 * RSS: 64 viewers (ZRLE) of one console resized to 500x200, live, then each scrolled back
-  three lines with the mouse wheel (a view of its own) and sent an update;
+  three lines with the mouse wheel (a view of its own) and sent an update; then the time of
+  one new line of output while all of them read history;
 * SetDesktopSize: one viewer resizes the console 80x24 -> 500x200 and back, once and as a
-  burst of ten (a window being dragged), with 8 live viewers attached (their updates are
-  encoded in the same reactor turn: that is the shared time a resize costs);
-* drag-select: at 500x200, a selection anchored at the oldest line of the scrollback and
-  dragged about the live screen: the time of one pointer event, and of the release (the
-  selected text goes to the viewer's clipboard).
+  burst of ten in 0.1 s (a window being dragged), with 8 viewers attached, each with a request
+  outstanding (their updates are encoded in the same reactor turn: that is the shared time a
+  resize costs);
+* drag-select: at 500x200, a selection anchored at the oldest line of the scrollback: a wheel
+  notch with the button held (and its update), a drag at a hand's pace about the live screen
+  (one pointer event and its update), and the release (the selected text goes to the
+  viewer's clipboard).
 
 Time is wall-clock time spent in the calls (the reactor's turn); medians of several repeats.
 """
@@ -209,16 +212,24 @@ def measure_resize(settings: Settings) -> dict[str, Any]:
     viewers = [rig.viewer() for _ in range(8)]
     resizer = viewers[0]
 
-    def resize_to(columns: int, rows: int) -> None:
+    def ready() -> None:
+        """Untimed: every viewer is sent what is pending, and has a request outstanding that
+        the resize's update (new size, whole screen) answers."""
         for viewer in viewers:
             _request(viewer, True, rig.session.width, rig.session.height)
-        _set_desktop_size(resizer, columns, rows)
-        rig.settle(1.0)
+            _request(viewer, True, rig.session.width, rig.session.height)
 
+    def resize_to(columns: int, rows: int) -> None:
+        _set_desktop_size(resizer, columns, rows)
+        rig.settle(10.0)  # past any interval the console imposes between two resizes
+
+    ready()
     resize_to(80, 24)
     single_up, single_down, bursts = [], [], []
     for _ in range(settings.repeats):
+        ready()
         single_up.append(_timed(lambda: resize_to(COLUMNS, ROWS)))
+        ready()
         single_down.append(_timed(lambda: resize_to(80, 24)))
 
         def burst() -> None:
@@ -227,9 +238,11 @@ def measure_resize(settings: Settings) -> dict[str, Any]:
                     _request(viewer, True, rig.session.width, rig.session.height)
                 _set_desktop_size(resizer, COLUMNS - 20 * step, ROWS - 10 * step)
                 rig.settle(0.01)
-            rig.settle(1.0)
+            rig.settle(10.0)
 
+        ready()
         bursts.append(_timed(burst))
+        ready()
         resize_to(80, 24)
     for viewer in viewers:
         viewer.connectionLost()
@@ -253,17 +266,32 @@ def measure_selection(settings: Settings) -> dict[str, Any]:
     _request(viewer, True, width, height)
     rig.settle(0.1)
     _pointer(viewer, LEFT, 0, 0)
-    # Back down to the live screen with the button held (wheel notches while dragging).
-    scroll_down = []
-    for _ in range(settings.scrollback_lines // 3 + 2):
-        scroll_down.append(_timed(lambda: (_pointer(viewer, LEFT | WHEEL_DOWN, 0, 0),
-                                           _pointer(viewer, LEFT, 0, 0))))
+    # Back down with the button held: Shift+Page Down to the live screen, one page up again,
+    # then wheel notches (each asking for the update) down to the live screen.
+    viewer.dataReceived(struct.pack("!BBxxI", 4, 1, 0xFFE1))
+    for _ in range(settings.scrollback_lines // (ROWS - 1) + 2):
+        viewer.dataReceived(struct.pack("!BBxxI", 4, 1, 0xFF56))
+        viewer.dataReceived(struct.pack("!BBxxI", 4, 0, 0xFF56))
+    viewer.dataReceived(struct.pack("!BBxxI", 4, 1, 0xFF55))
+    viewer.dataReceived(struct.pack("!BBxxI", 4, 0, 0xFF55))
+    viewer.dataReceived(struct.pack("!BBxxI", 4, 0, 0xFFE1))
     _request(viewer, True, width, height)
     rig.settle(0.1)
+    scroll_down = []
+
+    def notch() -> None:
+        _pointer(viewer, LEFT | WHEEL_DOWN, 0, 0)
+        _pointer(viewer, LEFT, 0, 0)
+        _request(viewer, True, width, height)  # the update shows the view where it now is
+
+    for _ in range(ROWS // 3 + 1):
+        scroll_down.append(_timed(notch))
+    rig.settle(0.1)
     drags = []
-    for step in range(settings.repeats * 5):
-        row = 20 + (step * 37) % (ROWS - 40)
-        column = (step * 53) % COLUMNS
+    # A drag at a hand's pace: the pointer moves a few cells between two events.
+    for step in range(settings.repeats * 10):
+        row = 20 + step % (ROWS - 40)
+        column = (step * 7) % COLUMNS
 
         def drag(column: int = column, row: int = row) -> None:
             _pointer(viewer, LEFT, column, row)
@@ -290,7 +318,7 @@ def run_all(settings: Settings) -> dict[str, Any]:
 
 
 def item_viewers(quick: bool) -> ItemResult:
-    """Item 9, run in a child process so that its RSS is its own."""
+    """Item 10, run in a child process so that its RSS is its own."""
     import subprocess
 
     from bench.common import PYTHON, REPO
@@ -302,7 +330,7 @@ def item_viewers(quick: bool) -> ItemResult:
 
 
 def table(results: dict[str, Any]) -> Table:
-    out = Table(f"9. many viewers of one {results['size']} console", ["measure", "value"])
+    out = Table(f"10. many viewers of one {results['size']} console", ["measure", "value"])
     out.add("RSS at start (MiB)", results["rss_start_mib"])
     out.add("RSS with the console, no viewer (MiB)", results["rss_console_mib"])
     out.add(f"RSS, {results['viewers']} live viewers (MiB)", results["rss_live_mib"])

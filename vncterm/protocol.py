@@ -8,8 +8,9 @@ not take its last bytes within `Limits.close_timeout` too. A viewer leaves the s
 seat and memory) the moment it is closed, not when its socket is finally gone.
 
 A viewer on the live screen is sent the session's shared framebuffer. A viewer reading history
-or holding a selection is sent its own view (`vncterm.view`), drawn only where its damage says
-when an update goes out (`vncterm.render.region`): it keeps no framebuffer of its own.
+or holding a selection is sent its own view (`vncterm.view`), drawn where its damage says
+(`vncterm.viewsync`) when an update goes out (`vncterm.render.region`): it keeps no
+framebuffer of its own.
 
 With a password and an `AuthThrottle` (``vncterm.auththrottle``; one per process, shared by
 every listener): a failed VNC Authentication is counted against the viewer's address and the
@@ -21,7 +22,6 @@ it too, in place of a security type).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from twisted.internet.interfaces import IAddress, IDelayedCall, IPushProducer
@@ -61,6 +61,7 @@ from vncterm.terminal.keymap import Keyboard, Keysym
 from vncterm.transport import no_delay, write_now
 from vncterm.updates import CellRect, CellScroll, ViewerUpdates
 from vncterm.view import WHEEL_LINES, Position, Selection, ViewerView
+from vncterm.viewsync import ViewSync
 
 log = Logger()
 
@@ -108,12 +109,7 @@ class RfbViewerProtocol(Protocol):
         self.pointer = PointerTracker(CELL_WIDTH, CELL_HEIGHT)
         self.mouse = MouseReporter()
         self.view = ViewerView(session.terminal)
-        #: Where the view stood at the last screen change (what the viewer's picture shows,
-        #: apart from rows drawn since).
-        self._seen = _Place.of(self.view)
-        #: View rows drawn from a terminal newer than the shared framebuffer: the next screen
-        #: change's damage does not cover what changed there in between, so they are redrawn.
-        self._ahead: set[int] = set()
+        self.sync = ViewSync(self.view, self.updates)
         self._drag_anchor: Position | None = None
         #: The text this viewer last selected (what a middle click pastes).
         self.copied = ""
@@ -437,8 +433,7 @@ class RfbViewerProtocol(Protocol):
         self.server.set_desktop_size(self.session.width, self.session.height)
         self.updates.resize(terminal.cols, terminal.rows)
         self.view.clear_selection()
-        self._ahead.clear()
-        self._seen = _Place.of(self.view)
+        self.sync.resized()
         reason = (ExtendedDesktopSizeReason.THIS_CLIENT if requested
                   else ExtendedDesktopSizeReason.OTHER_CLIENT)
         self._size_notice = (reason, ExtendedDesktopSizeStatus.NO_ERROR)
@@ -457,103 +452,28 @@ class RfbViewerProtocol(Protocol):
     def screen_changed(self, scroll: CellScroll | None, rects: list[CellRect]) -> None:
         if self._closing:
             return
-        if self.view.private:
-            self._view_screen_changed(scroll, rects)
-        else:
-            if scroll is not None:
-                self.updates.scroll(scroll)
-            for rect in rects:
-                self.updates.damage_cells(rect)
-            self._seen = _Place.of(self.view)
+        self.sync.screen_changed(scroll, rects)
         self._flush()
 
     # -- this viewer's own view: scrollback position and selection ----------------------------
 
-    def _view_screen_changed(self, scroll: CellScroll | None, rects: list[CellRect]) -> None:
-        """The shared screen changed (`scroll`, `rects` in screen rows): damage the rows of
-        this viewer's view that show what changed, and no others."""
-        view, updates = self.view, self.updates
-        live_top, view_top = view.live_top, view.view_top
-        seen = self._seen
-        seen_live, seen_top = seen.live_top, seen.view_top
-        self._seen = _Place.of(view)
-        rows = view.rows
-        if view.top is not None and view_top != seen_top:
-            updates.damage_all()  # the oldest history went, and the view with it
-            self._ahead.clear()
-            return
-        offset = live_top - view_top  # view row = screen row + offset
-        moved = live_top - seen_live
-        if view.top is None:
-            # The view is the live screen: the shared damage is its damage, but rows that
-            # moved carry the selection's highlight (it stays with its lines) along.
-            if moved:
-                updates.damage_all()
-            elif scroll is not None:
-                updates.damage_cells(CellRect(0, scroll.top, view.cols,
-                                              scroll.bottom - scroll.top))
-        elif scroll is not None or moved:
-            pushed = (scroll is not None and (scroll.top, scroll.bottom) == (0, rows)
-                      and moved == scroll.count)
-            if not pushed:
-                # Not just lines going into history (which keep their text there): whatever
-                # the view shows of the live screen, then or now, may have changed.
-                first = max(0, min(seen_live, live_top) - view_top)
-                if first < rows:
-                    updates.damage_cells(CellRect(0, first, view.cols, rows - first))
-        for rect in rects:
-            y0, y1 = max(0, rect.y + offset), min(rows, rect.y + rect.height + offset)
-            if y0 < y1:
-                updates.damage_cells(CellRect(rect.x, y0, rect.width, y1 - y0))
-        # The shared damage places the cursor on the live screen; in a view scrolled back the
-        # cell it left may still be in sight (its row went into history with the cursor).
-        for cursor in (seen.cursor, self._seen.cursor):
-            if cursor is not None:
-                updates.damage_cells(CellRect(cursor[0], cursor[1], 1, 1))
-        self._redraw_ahead()
-
-    def _redraw_ahead(self) -> None:
-        for y in self._ahead:
-            self.updates.damage_cells(CellRect(0, y, self.view.cols, 1))
-        self._ahead.clear()
-
     def _draw_view(self, rect: CellRect) -> Pixels:
         """The pixels of `rect` of this viewer's view, drawn now for the update."""
-        if self.session.render_pending:
-            self._ahead.update(range(rect.y, rect.y + rect.height))
+        self.sync.drawing(rect, newer=self.session.render_pending)
         return draw_region(self.view, rect.x, rect.y, rect.width, rect.height)
 
-    def _view_moved(self) -> None:
-        """The view scrolled (or went back live): every row shows something else."""
-        self.updates.damage_all()
-        self._ahead.clear()
-        self._seen = _Place.of(self.view)
-        self._flush()
-
     def _selection_changed(self, before: Selection | None) -> None:
-        """The selection changed from `before`: redraw the rows whose highlighting did."""
-        view = self.view
-        # The highlight the viewer has may be drawn where the screen stood at the last frame,
-        # or where it stands now (console output not drawn yet has scrolled it): both.
-        changes = [change for top in {view.view_top, self._seen.view_top}
-                   for change in view.selection_changes(before, view.selection, top)]
-        for y, x0, x1 in changes:
-            self.updates.damage_cells(CellRect(x0, y, x1 - x0, 1))
-        if not view.private:
-            # Back on the shared framebuffer, which may be older than what was drawn.
-            self._redraw_ahead()
-        if changes:
-            self._flush()
+        self.sync.selection_changed(before)
+        self._flush()
 
     def _back_to_live(self) -> None:
         view = self.view
         before = view.selection
-        moved = view.to_live()
-        view.clear_selection()
-        if moved:
-            self._view_moved()
-        else:
-            self._selection_changed(before)
+        if view.clear_selection():
+            self.sync.selection_changed(before)  # where the picture is now
+        if view.to_live():
+            self.sync.moved()
+        self._flush()
 
     @property
     def view_only(self) -> bool:
@@ -581,7 +501,8 @@ class RfbViewerProtocol(Protocol):
             # Shift+Page Up/Down scroll this viewer's history, as in xterm; not sent on.
             page = max(1, session.terminal.rows - 1)
             if self.view.scroll(page if event.keysym == Keysym.Page_Up else -page):
-                self._view_moved()
+                self.sync.moved()
+                self._flush()
             return
         data = self.keyboard.key_event(
             event.down,
@@ -644,7 +565,8 @@ class RfbViewerProtocol(Protocol):
                 )
                 self.session.type_keys(arrow * WHEEL_LINES)
             elif view.scroll(action.notches * WHEEL_LINES):
-                self._view_moved()
+                self.sync.moved()
+                self._flush()
         elif isinstance(action, Press):
             at = view.position(action.column, action.row)
             self._drag_anchor = at
@@ -745,20 +667,6 @@ class RfbViewerFactory(Factory):
             log_connections=self.log_connections,
             throttle=self.throttle,
         )
-
-
-@dataclass(frozen=True, slots=True)
-class _Place:
-    """Where a viewer's view stood: the live screen's top line, the view's top line, and the
-    cursor's cell on the view (None when not shown)."""
-
-    live_top: int
-    view_top: int
-    cursor: tuple[int, int] | None
-
-    @classmethod
-    def of(cls, view: ViewerView) -> _Place:
-        return cls(view.live_top, view.view_top, view.cursor if view.cursor_visible else None)
 
 
 def _cancel(timer: IDelayedCall | None) -> None:

@@ -24,7 +24,8 @@ Pixels = npt.NDArray[np.uint8]
 
 @dataclass(frozen=True, slots=True)
 class CellScroll:
-    """Rows [top, bottom) moved up by `count` rows; the bottom `count` rows were exposed."""
+    """Rows [top, bottom) moved up by `count` rows; the bottom `count` rows were exposed. A
+    negative `count` moves them down (a view scrolled towards history): the top rows exposed."""
 
     top: int
     bottom: int
@@ -93,26 +94,34 @@ class ViewerUpdates:
         self._scroll = None
 
     def scroll(self, scroll: CellScroll) -> None:
-        """The region scrolled up: move pending damage with the content and expose the bottom."""
+        """The region scrolled: move pending damage with the content and expose the rows that
+        came in (at the bottom, or at the top for a move down)."""
         top, bottom, count = scroll.top, scroll.bottom, scroll.count
-        if count <= 0 or bottom - top <= 0:
+        if count == 0 or bottom - top <= 0:
             return
-        if count >= bottom - top:
+        if abs(count) >= bottom - top:
             self._damage[top:bottom, :] = True
             return
         damage = self._damage
-        damage[top : bottom - count, :] = damage[top + count : bottom, :]
-        damage[bottom - count : bottom, :] = True
+        if count > 0:
+            damage[top : bottom - count, :] = damage[top + count : bottom, :]
+            damage[bottom - count : bottom, :] = True
+        else:
+            down = -count
+            damage[top + down : bottom, :] = damage[top : bottom - down, :].copy()
+            damage[top : top + down, :] = True
         pending = self._scroll
         if not self._copy_rect:
-            self._damage[top : bottom - count, :] = True
+            self._damage[top:bottom, :] = True
             return
         if pending is None:
             self._scroll = scroll
         elif (pending.top, pending.bottom) == (top, bottom) and (
-            pending.count + count < bottom - top
+            abs(pending.count + count) < bottom - top
         ):
-            self._scroll = CellScroll(top, bottom, pending.count + count)
+            # Two moves of one region are one move (rows that left it on the way are damaged).
+            total = pending.count + count
+            self._scroll = CellScroll(top, bottom, total) if total else None
         else:
             # Two different moves cannot be sent as one CopyRect: redraw both regions instead.
             self._drop_scroll()
@@ -179,14 +188,16 @@ class ViewerUpdates:
         if self._scroll is not None:
             s = self._scroll
             self._scroll = None
+            # Moved up: rows top+count.. go to top; moved down: rows top.. go to top+|count|.
+            to_y, from_y = (s.top, s.top + s.count) if s.count > 0 else (s.top - s.count, s.top)
             rects.append(
                 Rectangle(
                     0,
-                    s.top * ch,
+                    to_y * ch,
                     self.columns * cw,
-                    (s.bottom - s.top - s.count) * ch,
+                    (s.bottom - s.top - abs(s.count)) * ch,
                     Encoding.COPY_RECT,
-                    copy_rect(0, (s.top + s.count) * ch),
+                    copy_rect(0, from_y * ch),
                 )
             )
         window = self._damage[area.y : area.y + area.height, area.x : area.x + area.width]

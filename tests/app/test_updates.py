@@ -44,7 +44,7 @@ def _apply(viewer: np.ndarray, truth: np.ndarray, updates: ViewerUpdates) -> int
 operations = st.lists(
     st.one_of(
         st.tuples(st.just("scroll"), st.integers(0, ROWS - 1), st.integers(1, ROWS),
-                  st.integers(1, 3)),
+                  st.integers(-3, 3).filter(bool)),
         st.tuples(st.just("draw"), st.integers(0, COLS - 1), st.integers(0, ROWS - 1),
                   st.integers(1, 255)),
         st.tuples(st.just("flush"), st.booleans(), st.just(0), st.just(0)),
@@ -58,8 +58,9 @@ operations = st.lists(
 def test_viewer_converges_to_screen(
     ops: list[tuple[str, int, int, int]], copyrect: bool, encoding: Encoding
 ) -> None:
-    """Whatever scrolls, changes and partial flushes happen, the viewer ends up with the screen
-    (with ZRLE chosen, damage is merged into fewer rectangles; the payload here is raw)."""
+    """Whatever scrolls (up, or down as a view moving towards history), changes and partial
+    flushes happen, the viewer ends up with the screen (with ZRLE chosen, damage is merged into
+    fewer rectangles; the payload here is raw)."""
     rng = np.random.default_rng(1)
     truth = rng.integers(0, 255, size=(ROWS, COLS, 3), dtype=np.uint8)
     viewer = np.zeros_like(truth)
@@ -73,11 +74,16 @@ def test_viewer_converges_to_screen(
             top, bottom = min(a, b), max(a, b)
             if bottom - top < 1:
                 continue
-            count = min(c, bottom - top)
-            truth[top : bottom - count] = truth[top + count : bottom].copy()
-            truth[bottom - count : bottom] = rng.integers(0, 255, size=(count, COLS, 3))
-            updates.scroll(CellScroll(top, bottom, count))
-            updates.damage_cells(CellRect(0, bottom - count, COLS, count))
+            count = min(abs(c), bottom - top)
+            if c > 0:
+                truth[top : bottom - count] = truth[top + count : bottom].copy()
+                exposed = bottom - count
+            else:
+                truth[top + count : bottom] = truth[top : bottom - count].copy()
+                exposed = top
+            truth[exposed : exposed + count] = rng.integers(0, 255, size=(count, COLS, 3))
+            updates.scroll(CellScroll(top, bottom, count if c > 0 else -count))
+            updates.damage_cells(CellRect(0, exposed, COLS, count))
         elif op == "draw":
             truth[b, a] = c
             updates.damage_cells(CellRect(a, b, 1, 1))
@@ -129,6 +135,24 @@ def test_scroll_goes_out_as_one_copyrect() -> None:
     assert rects[0].encoding == Encoding.COPY_RECT
     assert (rects[0].y, rects[0].height) == (0, ROWS - 2)
     assert [(r.y, r.height) for r in rects[1:]] == [(ROWS - 2, 2)]
+
+
+def test_scroll_down_goes_out_as_one_copyrect() -> None:
+    """A region moved down (a view scrolled towards history) is one CopyRect to the lower rows
+    plus the rows exposed at the top."""
+    updates = ViewerUpdates(COLS, ROWS, CW, CH)
+    updates.set_encodings([Encoding.COPY_RECT, Encoding.RAW])
+    pixels = np.zeros((ROWS, COLS, 3), dtype=np.uint8)
+    updates.request(False, 0, 0, COLS, ROWS)
+    updates.take_update(pixels, NATIVE, _identity)
+    updates.scroll(CellScroll(0, ROWS, -1))
+    updates.scroll(CellScroll(0, ROWS, -2))
+    updates.request(True, 0, 0, COLS, ROWS)
+    rects = updates.take_update(pixels, NATIVE, _identity)
+    assert rects is not None
+    assert rects[0].encoding == Encoding.COPY_RECT
+    assert (rects[0].y, rects[0].height, rects[0].payload) == (3, ROWS - 3, b"\0\0\0\0")
+    assert [(r.y, r.height) for r in rects[1:]] == [(0, 3)]
 
 
 def test_damage_rectangles_merge_equal_spans() -> None:

@@ -54,6 +54,13 @@ def open_viewer(session: ConsoleSession, user: str | None = None
     return protocol, transport
 
 
+def request_all(protocol: RfbViewerProtocol, *, incremental: bool) -> None:
+    """A FramebufferUpdateRequest for the whole of a console of any size."""
+    session = protocol.session
+    protocol.dataReceived(struct.pack("!BBHHHH", 3, int(incremental), 0, 0, session.width,
+                                      session.height))
+
+
 def handshake(protocol: RfbViewerProtocol, transport: StringTransport) -> None:
     for data in (b"RFB 003.008\n", b"\x01", b"\x01"):
         protocol.dataReceived(data)
@@ -305,7 +312,7 @@ def test_drag_redraws_the_rows_whose_highlight_changed(clock: MemoryReactorClock
         pointer(protocol, LEFT | WHEEL_DOWN, 0, 0)
         pointer(protocol, LEFT, 0, 0)
     pointer(protocol, LEFT, 8 * 10, 16 * 20)
-    request(protocol, incremental=False)
+    request_all(protocol, incremental=False)
     view = protocol.view
     assert view.selection is not None and view.offset == 0
     rows_drawn: list[int] = []
@@ -316,9 +323,46 @@ def test_drag_redraws_the_rows_whose_highlight_changed(clock: MemoryReactorClock
         return real_row(y)
 
     view.row = counting_row  # type: ignore[method-assign]
-    request(protocol, incremental=True)
+    request_all(protocol, incremental=True)
     pointer(protocol, LEFT, 8 * 30, 16 * 22)
     assert sorted(set(rows_drawn)) == [20, 21, 22]
+
+
+def test_wheel_notch_draws_only_the_rows_it_brings_in(clock: MemoryReactorClock,
+                                                      console: MemorySource) -> None:
+    """A wheel notch moves what stays in sight with one CopyRect and draws the three rows that
+    came in, not the screen."""
+    session = ConsoleSession(clock, console, columns=100, rows=50)
+    session.start()
+    _history(session, clock, 500)
+    protocol = RfbViewerFactory(session).buildProtocol(None)
+    transport = StringTransport()
+    protocol.makeConnection(transport)
+    handshake(protocol, transport)
+    set_encodings(protocol, 0, 1)
+    request_all(protocol, incremental=False)
+    for mask in (WHEEL_UP, 0, WHEEL_UP, 0):
+        pointer(protocol, mask, 0, 0)
+    request_all(protocol, incremental=True)
+    transport.clear()
+    request_all(protocol, incremental=True)
+    rows_drawn: list[int] = []
+    real_row = protocol.view.row
+
+    def counting_row(y: int) -> Any:
+        rows_drawn.append(y)
+        return real_row(y)
+
+    protocol.view.row = counting_row  # type: ignore[method-assign]
+    pointer(protocol, WHEEL_UP, 0, 0)
+    assert sorted(rows_drawn) == [0, 1, 2]
+    sent = rectangles(transport.value())
+    assert sent[0] == (0, 3 * 16, 800, 47 * 16, 1)  # CopyRect: the rest moved down three rows
+    rows_drawn.clear()
+    pointer(protocol, 0, 0, 0)
+    request_all(protocol, incremental=True)
+    pointer(protocol, WHEEL_DOWN, 0, 0)
+    assert sorted(rows_drawn) == [47, 48, 49]
 
 
 def test_copy_is_cut_at_max_copied_text(clock: MemoryReactorClock, console: MemorySource) -> None:
@@ -390,6 +434,13 @@ _BURST = _OUTPUTS[1]
 # In a view scrolled back, the cell the cursor left went into history in sight.
 @example([("type",), ("out", b"\x1b[1;1HX"), ("wheel", WHEEL_UP), ("step",),
           ("out", b"\x1b[3;10r\x1b[10;1H\n\x1b[r\x1b[24;1H\n\n"), ("request",)])
+# Scrolled back while the live screen had moved on since the last frame.
+@example([("out", b"\x1b[24;1H\r\n\r\n\r\n"), ("step",), ("wheel", WHEEL_UP)])
+# Back to live before the frame showing that output: the shared framebuffer is that old.
+@example([("out", b"\x1b[24;1H\r\n\r\n\r\n"), ("wheel", WHEEL_UP), ("run",), ("type",)])
+# A selection made while scrolled back, dropped by a key: shared again, and back live.
+@example([("out", b"\x1b[24;1H\r\n\r\n\r\n"), ("press", 1, 10), ("wheel", WHEEL_UP),
+          ("run",), ("type",)])
 def test_every_viewer_ends_up_seeing_its_own_view(actions: list[tuple[Any, ...]]) -> None:
     """Whatever the console does and however a viewer scrolls and selects, once all is drawn
     its picture is exactly its view rendered afresh (and a live viewer's, the screen's)."""
