@@ -210,7 +210,7 @@ class ViewerView:
             cells = stored.cells(self.cols)
             return "".join(cell.data for cell in cells[first : last + 1])
         # One code point per column; "\0" stands for the right half of a wide character.
-        return stored.text[first : last + 1].replace("\0", "")
+        return stored.text[first : last + 1].ljust(last + 1 - first).replace("\0", "")
 
     # -- content -----------------------------------------------------------------------------
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from vncterm.terminal.emulator import Terminal
-from vncterm.view import Position, ViewerView
+from vncterm.view import Position, Selection, ViewerView
 
 
 def _terminal(lines: int) -> Terminal:
@@ -67,3 +70,48 @@ def test_lines_no_longer_kept_read_blank() -> None:
     view = ViewerView(terminal)
     assert view.line_cells(0)[0].data == " "
     assert view.position(0, 0) == Position(terminal.scrollback.total, 0)
+
+
+_positions = st.builds(Position, st.integers(0, 30), st.integers(0, 11))
+_selections = st.none() | st.builds(Selection, _positions, _positions)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_selections, _selections, st.integers(0, 20))
+def test_selection_changes_are_the_rows_whose_highlight_differs(
+    before: Selection | None, after: Selection | None, back: int
+) -> None:
+    """The rows a selection change reports are exactly those drawn differently, and each
+    span covers every cell that changed."""
+    view = ViewerView(_terminal(30))
+    view.scroll(back)
+    view.selection = before
+    old = [view.row(y) for y in range(view.rows)]
+    view.selection = after
+    new = [view.row(y) for y in range(view.rows)]
+    changes = {y: (x0, x1) for y, x0, x1 in view.selection_changes(before, after)}
+    for y in range(view.rows):
+        differ = [x for x in range(view.cols) if old[y][x] != new[y][x]]
+        if not differ:
+            assert y not in changes
+        else:
+            x0, x1 = changes[y]
+            assert x0 <= differ[0] and differ[-1] < x1
+
+
+_line_text = st.lists(st.sampled_from(["a", "b", " ", "\u65e5", "e\u0301", "\x1b[7mr\x1b[0m"]),
+                      max_size=14)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_line_text, min_size=1, max_size=8), st.integers(0, 11), st.integers(0, 11))
+def test_history_text_is_the_text_of_its_cells(lines: list[list[str]], a: int, b: int) -> None:
+    """Text copied from history (sliced as stored) equals the text of the same cells, wide
+    characters once and combining marks kept."""
+    terminal = Terminal(12, 2)
+    terminal.feed("\r\n".join("".join(parts) for parts in lines).encode() + b"\r\n\r\n")
+    view = ViewerView(terminal)
+    first, last = min(a, b), max(a, b)
+    for line in range(view.first_line, view.live_top + view.rows):
+        cells = view.line_cells(line)[first : last + 1]
+        assert view.line_text(line, first, last) == "".join(cell.data for cell in cells)
