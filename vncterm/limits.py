@@ -31,6 +31,25 @@ DEFAULT_AUTH_THROTTLE = AuthThrottleLimits()
 
 
 @dataclass(frozen=True, slots=True)
+class TerminalLimits:
+    """Caps of the terminal emulator: each keeps the work for any input bounded by its size
+    plus the cells it touches (xterm and VTE have the same ones)."""
+
+    #: Longest OSC string kept (window titles); the rest of a longer one is dropped.
+    max_osc_length: int = 4096
+    #: Most reply bytes kept for the console when nobody takes them; older replies are dropped.
+    max_pending_reply_bytes: int = 64 * 1024
+    #: Most combining marks (and other zero-width characters) kept on one cell; more are
+    #: dropped (xterm keeps 2 by default, VTE about 20).
+    max_marks_per_cell: int = 16
+    #: Most parameters of one control sequence; more are ignored (xterm's NPARAM is 30).
+    max_csi_parameters: int = 32
+
+
+DEFAULT_TERMINAL_LIMITS = TerminalLimits()
+
+
+@dataclass(frozen=True, slots=True)
 class Limits:
     #: Longest ClientCutText accepted (bytes of text); longer closes the connection.
     max_client_cut_text: int = 1 << 20
@@ -73,6 +92,14 @@ class Limits:
     max_password_file_bytes: int = 4096
     #: Delays and blocks after failed VNC Authentication.
     auth_throttle: AuthThrottleLimits = DEFAULT_AUTH_THROTTLE
+    #: Seconds of emulator work all the consoles of one process do in one reactor turn, shared
+    #: out round-robin (vncterm.feedscheduler): the bound on what a flood delays the rest by.
+    feed_turn_seconds: float = 0.005
+    #: Smallest piece of console output fed at once when the emulator is slow on it (a
+    #: hostile stream), so that a time slice is checked inside a large chunk.
+    feed_min_chunk_bytes: int = 64
+    #: What the terminal emulator keeps of hostile input (vncterm.terminal.emulator).
+    terminal: TerminalLimits = DEFAULT_TERMINAL_LIMITS
 
 
 DEFAULT_LIMITS = Limits()

@@ -31,16 +31,18 @@ import codecs
 import copy
 import re
 import unicodedata
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from itertools import islice
+from itertools import islice, repeat
 from typing import Any, TypeAlias
 
 import pyte
 from pyte import charsets, graphics, modes
-from pyte.screens import Char, StaticDefaultDict, wcwidth
+from pyte.screens import Char, Savepoint, StaticDefaultDict, wcwidth
 
+from vncterm.limits import DEFAULT_TERMINAL_LIMITS, TerminalLimits
 from vncterm.terminal.scrollback import (
     DEFAULT_SCROLLBACK_LINES,
     EMPTY_LINE,
@@ -70,11 +72,9 @@ ANSWERBACK_PRIMARY_DA = b"\x1b[?62;22c"
 #: Reply to secondary DA (``CSI > c``): terminal type 1 (VT220), firmware 10, no ROM cartridge.
 ANSWERBACK_SECONDARY_DA = b"\x1b[>1;10;0c"
 
-#: Most reply bytes kept for the console when nobody takes them; older replies are dropped.
-MAX_PENDING_REPLY_BYTES = 64 * 1024
-
-#: Most repetitions one REP (``CSI n b``) may draw.
-_MAX_REPEAT = 65536
+#: Most reply bytes kept for the console when nobody takes them (the default of
+#: `TerminalLimits.max_pending_reply_bytes`).
+MAX_PENDING_REPLY_BYTES = DEFAULT_TERMINAL_LIMITS.max_pending_reply_bytes
 
 #: pyte's private mode numbers are shifted left by 5.
 _PRIVATE = 5
@@ -91,8 +91,8 @@ _ESC = "\x1b"
 _CSI_C1 = "\x9b"
 _OSC_C1 = "\x9d"
 
-#: Longest OSC string kept (window titles); the rest of a longer one is dropped.
-MAX_OSC_LENGTH = 4096
+#: Longest OSC string kept (the default of `TerminalLimits.max_osc_length`).
+MAX_OSC_LENGTH = DEFAULT_TERMINAL_LIMITS.max_osc_length
 #: C0/C1 controls that reach draw(): terminals ignore them, pyte would stop drawing the run.
 _UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f]")
 #: Intermediate bytes (ECMA-48 5.4) pyte's parser would take for final bytes.
@@ -131,7 +131,36 @@ _MAX_SGR_RESULTS = 4096
 _MAX_CSI_PARAMETERS = 4096
 
 _DEFAULT_CELL = Char(" ", "default", "default", reverse=False)
-_DEFAULT_CELL_REVERSE = Char(" ", "default", "default", reverse=True)
+
+
+#: DECALN's cell.
+_ALIGNMENT_CELL = Char("E", "default", "default", reverse=False)
+
+
+def _unpair(line: StaticDefaultDict[int, Char], edge: int) -> None:
+    """Cells ``edge - 1`` and ``edge`` are about to be separated (one of them overwritten,
+    erased or moved): if they are the two halves of a wide character, both become blanks in
+    its rendition, as in xterm, so no half is left that the renderer would draw."""
+    stub = line.get(edge)
+    if stub is not None and stub.data == "":
+        line[edge] = stub._replace(data=" ")
+        left = line.get(edge - 1)
+        if left is not None and left.data:
+            line[edge - 1] = left._replace(data=" ")
+
+
+class _Reversed(dict[Char, Char]):
+    """Cells as reverse video (DECSCNM) shows them: reverse flipped, by cell (bounded)."""
+
+    def __missing__(self, cell: Char) -> Char:
+        flipped = cell._replace(reverse=not cell.reverse)
+        if len(self) >= _MAX_RENDITIONS * 4:
+            self.clear()
+        self[cell] = flipped
+        return flipped
+
+
+_reversed = _Reversed()
 
 
 class _Cells(dict[str, Char]):
@@ -151,8 +180,8 @@ class _Cells(dict[str, Char]):
 
 
 _renditions: dict[Char, _Cells] = {}
-_sgr_results: dict[tuple[Char, tuple[int, ...], bool], Char] = {}
-_blanks: dict[tuple[str, str, bool], Char] = {}
+_sgr_results: dict[tuple[Char, tuple[int, ...]], Char] = {}
+_blanks: dict[tuple[str, str], Char] = {}
 _csi_parameters: dict[str, tuple[int, ...]] = {}
 
 
@@ -165,15 +194,31 @@ def _cells_for(attrs: Char) -> _Cells:
     return cells
 
 
-def _parse_parameters(parameters: str) -> tuple[int, ...]:
-    """What pyte's parser makes of a CSI's digits and semicolons (``""`` is one 0)."""
+#: Longest parameter string whose parse is kept for reuse (programs repeat short ones).
+_MAX_CACHED_PARAMETERS_LENGTH = 64
+
+
+def _parameter(value: str) -> int:
+    if len(value) < 5:
+        return int(value or 0)
+    # Past four digits every value is 9999: no int() of a long digit string (quadratic).
+    value = value.lstrip("0")
+    return 9999 if len(value) > 4 else int(value or 0)
+
+
+def _parse_parameters(parameters: str, limit: int) -> tuple[int, ...]:
+    """What pyte's parser makes of a CSI's digits and semicolons (``""`` is one 0), each
+    at most 9999; parameters past the first ``limit`` are ignored (as in xterm)."""
     values = _csi_parameters.get(parameters)
     if values is None:
-        values = tuple(min(int(value or 0), 9999) for value in parameters.split(";"))
-        if len(_csi_parameters) >= _MAX_CSI_PARAMETERS:
-            _csi_parameters.clear()
-        _csi_parameters[parameters] = values
-    return values
+        values = tuple(map(_parameter, parameters.split(";", limit)[:limit]))
+        if len(parameters) <= _MAX_CACHED_PARAMETERS_LENGTH and len(values) < limit:
+            # Only whole parses are kept, so another terminal's limit is still honoured.
+            if len(_csi_parameters) >= _MAX_CSI_PARAMETERS:
+                _csi_parameters.clear()
+            _csi_parameters[parameters] = values
+        return values
+    return values[:limit] if len(values) > limit else values
 
 
 #: A region row while `_Screen.draw_plain` scrolls: blank (None), a pyte line, or text drawn
@@ -239,7 +284,10 @@ class Damage:
 class _Screen(pyte.Screen):
     """pyte's Screen with damage tracking, replies and the xterm features pyte lacks."""
 
-    def __init__(self, columns: int, lines: int) -> None:
+    def __init__(
+        self, columns: int, lines: int, limits: TerminalLimits = DEFAULT_TERMINAL_LIMITS
+    ) -> None:
+        self.limits = limits
         self.replies = bytearray()
         self.bells = 0
         self.application_keypad = False
@@ -258,12 +306,57 @@ class _Screen(pyte.Screen):
         # The shared cells of the cursor's rendition, looked up again when it changes.
         self._cells_attrs: Char | None = None
         self._cells = _cells_for(_DEFAULT_CELL)
+        # The tab stops in order, made again when they change (see `tabstops`).
+        self._tabstops: set[int] = set()
+        self._stops_sorted: list[int] | None = None
         super().__init__(columns, lines)
 
     @property
     def default_char(self) -> Char:
-        """A blank in the default rendition (shared, unlike pyte's fresh one per call)."""
-        return _DEFAULT_CELL_REVERSE if DECSCNM in self.mode else _DEFAULT_CELL
+        """A blank in the default rendition (shared, unlike pyte's fresh one per call).
+
+        Reverse video (DECSCNM) is not in the cells: as in xterm it is a property of the
+        whole screen, applied when rows are read (`Terminal.row`), so switching it costs a
+        row's damage, not a rewrite of every cell."""
+        return _DEFAULT_CELL
+
+    # -- tab stops -------------------------------------------------------------------------
+
+    @property
+    def tabstops(self) -> set[int]:
+        return self._tabstops
+
+    @tabstops.setter
+    def tabstops(self, stops: set[int]) -> None:
+        self._tabstops = stops
+        self._stops_sorted = None
+
+    def _sorted_stops(self) -> list[int]:
+        stops = self._stops_sorted
+        if stops is None:
+            stops = self._stops_sorted = sorted(self._tabstops)
+        return stops
+
+    def tab(self) -> None:
+        """HT: to the next tab stop, or the last column (a binary search, not pyte's sort)."""
+        stops = self._sorted_stops()
+        index = bisect_right(stops, self.cursor.x)
+        last = self.columns - 1
+        self.cursor.x = min(stops[index], last) if index < len(stops) else last
+
+    def set_tab_stop(self) -> None:
+        """HTS (``ESC H``)."""
+        if self.cursor.x < self.columns:
+            self._tabstops.add(self.cursor.x)
+            self._stops_sorted = None
+
+    def clear_tab_stop(self, how: int = 0, *_: Any, **__: Any) -> None:
+        """TBC (``CSI g``, ``CSI 3 g``)."""
+        if how == 0:
+            self._tabstops.discard(self.cursor.x)
+        elif how == 3:
+            self._tabstops.clear()
+        self._stops_sorted = None
 
     # -- damage ---------------------------------------------------------------------------
 
@@ -410,23 +503,33 @@ class _Screen(pyte.Screen):
         insert = _IRM in mode
         buffer = self.buffer
         dirty = self.dirty
+        # A cell's text is its character plus at most this many zero-width ones: a pile-up
+        # of marks on one cell would make every further mark (and its glyph) cost more.
+        longest = self.limits.max_marks_per_cell + 1
         for char in text:
             width = wcwidth(char)
-            if cursor.x == columns:
-                if autowrap:
-                    dirty.add(cursor.y)
-                    self.carriage_return()
-                    self.linefeed()
-                elif width > 0:
-                    cursor.x -= width
-            if insert and width > 0:
-                self.insert_characters(width)
+            if width > 0:
+                if cursor.x + width > columns:
+                    # At the margin, or a wide character in the last column: it goes on the
+                    # next line (xterm), or without autowrap into the last cells.
+                    if autowrap and (cursor.x == columns or width <= columns):
+                        dirty.add(cursor.y)
+                        self.carriage_return()
+                        self.linefeed()
+                    else:
+                        cursor.x = max(0, columns - width)
+                if insert:
+                    self.insert_characters(width)
             line = buffer[cursor.y]
             x = cursor.x
             if width == 1:
+                _unpair(line, x)
+                _unpair(line, x + 1)
                 line[x] = cells[char]
             elif width == 2:
                 # A two-cell character has a stub slot after it.
+                _unpair(line, x)
+                _unpair(line, x + 2)
                 line[x] = cells[char]
                 if x + 1 < columns:
                     line[x + 1] = cells[""]
@@ -438,13 +541,16 @@ class _Screen(pyte.Screen):
                     # After a two-cell character the cell before is its stub: join the base.
                     at = x - 2 if x >= 2 and line[x - 1].data == "" else x - 1
                     last = line[at]
-                    line[at] = last._replace(data=unicodedata.normalize("NFC", last.data + char))
+                    if len(last.data) < longest:
+                        line[at] = last._replace(
+                            data=unicodedata.normalize("NFC", last.data + char))
                 elif cursor.y:
                     above = buffer[cursor.y - 1]
                     last = above[columns - 1]
-                    above[columns - 1] = last._replace(
-                        data=unicodedata.normalize("NFC", last.data + char)
-                    )
+                    if len(last.data) < longest:
+                        above[columns - 1] = last._replace(
+                            data=unicodedata.normalize("NFC", last.data + char)
+                        )
             else:
                 continue  # Not printable (wcwidth -1): skipped, the rest is still drawn.
             if width > 0:
@@ -483,7 +589,10 @@ class _Screen(pyte.Screen):
         if text.isprintable() and x + len(text) <= columns:
             # Text that fits on the cursor's row (most runs between two escape sequences).
             end = x + len(text)
-            self.buffer[y].update(zip(range(x, end), map(cell, text), strict=True))
+            target = self.buffer[y]
+            _unpair(target, x)
+            _unpair(target, end)
+            target.update(zip(range(x, end), map(cell, text), strict=True))
             cursor.x = end
             self.dirty.add(y)
             self.last_char = text[-1]
@@ -533,6 +642,13 @@ class _Screen(pyte.Screen):
                 room = columns - x
                 count = len(data)
                 line = row()
+                if line:
+                    # Halves of wide characters the text lands next to become blanks.
+                    if count <= room:
+                        _unpair(line, x)
+                        _unpair(line, x + count)
+                    else:
+                        _unpair(line, x if autowrap else min(x, columns - 1))
                 if count <= room:
                     if count == 1:
                         line[x] = cell(data)
@@ -724,43 +840,103 @@ class _Screen(pyte.Screen):
                 self._draw_text(token)
 
     def repeat_character(self, count: int | None = None, *_: Any, **__: Any) -> None:
-        """REP (``CSI n b``): draw the last graphic character again ``n`` times."""
-        self.draw(self.last_char * min(count or 1, _MAX_REPEAT))
+        """REP (``CSI n b``): draw the last graphic character again ``n`` times, at most as
+        many times as fit on the rest of the line (as VTE does: more would only scroll copies
+        of one line away, at a cost no longer bounded by the input). As in xterm, nothing
+        after a character of no width (a combining mark)."""
+        char = self.last_char
+        width = wcwidth(char)
+        if width <= 0:
+            return
+        cursor = self.cursor
+        columns = self.columns
+        if cursor.x + width > columns:
+            # At the margin: as `draw` would, to the next line (or, without autowrap, the
+            # last cells).
+            if _DECAWM in self.mode and width <= columns:
+                self.dirty.add(cursor.y)
+                self.carriage_return()
+                self.linefeed()
+            else:
+                cursor.x = max(0, columns - width)
+        x = cursor.x
+        count = min(count or 1, (columns - x) // width)
+        if count < 1:
+            self._draw_text(char)  # a wide character on a one-column screen
+            return
+        # The same cells as drawing the characters one by one, written at once.
+        end = x + count * width
+        if _IRM in self.mode:
+            self.insert_characters(end - x)
+        attrs = cursor.attrs
+        if attrs is not self._cells_attrs:
+            self._cells = _cells_for(attrs)
+            self._cells_attrs = attrs
+        cells = self._cells
+        cell = cells[char.translate(self.g1_charset if self.charset else self.g0_charset)]
+        line = self.buffer[cursor.y]
+        _unpair(line, x)
+        _unpair(line, end)
+        if width == 1:
+            line.update(zip(range(x, end), repeat(cell)))
+        else:
+            line.update(zip(range(x, end, 2), repeat(cell)))
+            line.update(zip(range(x + 1, end, 2), repeat(cells[""])))
+        cursor.x = end
+        self.dirty.add(cursor.y)
 
     # -- erasing with the background colour (xterm "bce") ----------------------------------
 
     def _blank(self) -> Char:
         attrs = self.cursor.attrs
-        key = (attrs.fg, attrs.bg, DECSCNM in self.mode)
+        key = (attrs.fg, attrs.bg)
         blank = _blanks.get(key)
         if blank is None:
             if len(_blanks) >= _MAX_RENDITIONS:
                 _blanks.clear()
-            blank = _blanks[key] = Char(" ", attrs.fg, attrs.bg, reverse=key[2])
+            blank = _blanks[key] = (
+                _DEFAULT_CELL if key == ("default", "default")
+                else Char(" ", attrs.fg, attrs.bg, reverse=False)
+            )
         return blank
 
     def _blank_line(self, y: int) -> None:
+        """Row ``y`` all blanks in the background colour: a row whose every cell is its
+        default, so erasing a row costs the same at any width."""
         blank = self._blank()
-        if blank == self.default_char:
+        if blank is _DEFAULT_CELL:
             self.buffer.pop(y, None)
+        else:
+            self.buffer[y] = StaticDefaultDict(blank)
+
+    def _erase_span(self, line: StaticDefaultDict[int, Char], start: int, end: int) -> None:
+        """Cells ``start..end-1`` of ``line`` become blanks (a wide character cut by either
+        end is blanked whole)."""
+        if start >= end:
             return
-        line: StaticDefaultDict[int, Char] = StaticDefaultDict(self.default_char)
-        line.update(dict.fromkeys(range(self.columns), blank))
-        self.buffer[y] = line
+        _unpair(line, start)
+        _unpair(line, end)
+        blank = self._blank()
+        if blank is line.default:
+            # The row shows its default where nothing is stored: forget what is stored there.
+            if len(line) > end - start:
+                for x in range(start, end):
+                    line.pop(x, None)
+            else:
+                for x in [x for x in line if start <= x < end]:
+                    del line[x]
+        else:
+            line.update(dict.fromkeys(range(start, end), blank))
 
     def erase_in_line(self, how: int = 0, *_: Any, **__: Any) -> None:
         x, y = self.cursor.x, self.cursor.y
         self.dirty.add(y)
-        if how == 2:
+        if how == 2 or (how == 0 and x == 0):
             self._blank_line(y)
-            return
-        if how == 0:
-            span = range(x, self.columns)
+        elif how == 0:
+            self._erase_span(self.buffer[y], x, self.columns)
         elif how == 1:
-            span = range(min(x, self.columns - 1) + 1)
-        else:
-            return
-        self.buffer[y].update(dict.fromkeys(span, self._blank()))
+            self._erase_span(self.buffer[y], 0, min(x, self.columns - 1) + 1)
 
     def erase_in_display(self, how: int = 0, *_: Any, **__: Any) -> None:
         y = self.cursor.y
@@ -773,45 +949,118 @@ class _Screen(pyte.Screen):
         else:
             return  # 3 erases the scrollback (xterm); we keep none.
         self.dirty.update(rows)
+        blank = self._blank()
+        if how == 2 and blank is _DEFAULT_CELL:
+            self.buffer.clear()
+            return
+        buffer = self.buffer
         for row in rows:
-            self._blank_line(row)
+            line = buffer.get(row)
+            if line is None or line or line.default is not blank:
+                self._blank_line(row)
         if how != 2:
             self.erase_in_line(how)
 
     def erase_characters(self, count: int | None = None, *_: Any, **__: Any) -> None:
+        """ECH (``CSI n X``)."""
         x, y = self.cursor.x, self.cursor.y
         self.dirty.add(y)
-        span = range(x, min(x + (count or 1), self.columns))
-        self.buffer[y].update(dict.fromkeys(span, self._blank()))
+        self._erase_span(self.buffer[y], x, min(x + (count or 1), self.columns))
+
+    def insert_characters(self, count: int | None = None) -> None:
+        """ICH (``CSI n @``): the cells from the cursor on move right ``n`` (those pushed past
+        the margin are lost) and blanks fill the gap; one pass over the row's stored cells."""
+        x, y = self.cursor.x, self.cursor.y
+        columns = self.columns
+        if x >= columns:
+            return
+        self.dirty.add(y)
+        count = min(count or 1, columns - x)
+        line = self.buffer[y]
+        _unpair(line, x)
+        _unpair(line, columns - count)
+        moved = [(at + count, cell) for at, cell in line.items() if x <= at < columns - count]
+        for at in [at for at in line if at >= x]:
+            del line[at]
+        line.update(moved)
+        self._fill_blank(line, x, x + count)
+
+    def delete_characters(self, count: int | None = None) -> None:
+        """DCH (``CSI n P``): the cells right of the deleted ones move left ``n``; blanks come
+        in at the margin."""
+        x, y = self.cursor.x, self.cursor.y
+        columns = self.columns
+        if x >= columns:
+            return
+        self.dirty.add(y)
+        count = min(count or 1, columns - x)
+        line = self.buffer[y]
+        _unpair(line, x)
+        _unpair(line, x + count)
+        moved = [(at - count, cell) for at, cell in line.items() if at >= x + count]
+        for at in [at for at in line if at >= x]:
+            del line[at]
+        line.update(moved)
+        self._fill_blank(line, columns - count, columns)
+
+    def _fill_blank(self, line: StaticDefaultDict[int, Char], start: int, end: int) -> None:
+        """Blanks in the background colour on cells ``start..end-1``, where nothing is stored."""
+        blank = self._blank()
+        if blank is not line.default:
+            line.update(dict.fromkeys(range(start, end), blank))
+
+    def alignment_display(self) -> None:
+        """DECALN (``ESC # 8``): every cell an E in the default rendition, the margins reset
+        and the cursor home (VT510). Each row is a fresh row whose default cell is the E, so
+        the screenful costs a row's work, and a row that is already that costs nothing."""
+        filled = _ALIGNMENT_CELL
+        buffer = self.buffer
+        for y in range(self.lines):
+            line = buffer.get(y)
+            if line is None or line or line.default is not filled:
+                buffer[y] = StaticDefaultDict(filled)
+        self.dirty.update(range(self.lines))
+        self.margins = None
+        self.cursor.x = self.cursor.y = 0
 
     # -- modes -----------------------------------------------------------------------------
 
-    @staticmethod
-    def _screen_modes(shifted: list[int]) -> tuple[list[int], int | None]:
+    def _screen_modes(self, shifted: list[int], *, on: bool) -> tuple[list[int], int | None]:
+        """The private modes pyte may handle; the alternate screen mode asked for (handled
+        by the caller), and reverse video switched here (DECSCNM: only the damage)."""
         alt = None
         kept = []
         for mode in shifted:
             if mode in _ALT_SCREEN_MODES:
                 alt = mode
+            elif mode == DECSCNM:
+                if (mode in self.mode) != on:
+                    if on:
+                        self.mode.add(mode)
+                    else:
+                        self.mode.discard(mode)
+                    self.dirty.update(range(self.lines))
             elif mode != DECCOLM:  # xterm ignores 80/132 columns unless allowed; so do we.
                 kept.append(mode)
         return kept, alt
 
     def set_mode(self, *modes_: int, **kwargs: Any) -> None:
         if kwargs.get("private"):
-            kept, alt = self._screen_modes([mode << _PRIVATE for mode in modes_])
+            kept, alt = self._screen_modes([mode << _PRIVATE for mode in modes_], on=True)
             if alt is not None:
                 self._enter_alternate(alt)
-            super().set_mode(*(mode >> _PRIVATE for mode in kept), private=True)
+            if kept:
+                super().set_mode(*(mode >> _PRIVATE for mode in kept), private=True)
         else:
             super().set_mode(*modes_)
 
     def reset_mode(self, *modes_: int, **kwargs: Any) -> None:
         if kwargs.get("private"):
-            kept, alt = self._screen_modes([mode << _PRIVATE for mode in modes_])
+            kept, alt = self._screen_modes([mode << _PRIVATE for mode in modes_], on=False)
             if alt is not None:
                 self._leave_alternate(alt)
-            super().reset_mode(*(mode >> _PRIVATE for mode in kept), private=True)
+            if kept:
+                super().reset_mode(*(mode >> _PRIVATE for mode in kept), private=True)
         else:
             super().reset_mode(*modes_)
 
@@ -823,8 +1072,7 @@ class _Screen(pyte.Screen):
         # actually switches (dialog sends a second reset when it exits).
         if mode == _ALT_SCREEN_1049:
             # One slot, not pyte's stack: every 1049 reset restores the same saved cursor.
-            self.save_cursor()
-            self.saved_1049 = self.savepoints.pop()
+            self.saved_1049 = self._savepoint()
         if self.main_buffer is not None:
             return
         self.main_buffer = self.buffer
@@ -837,12 +1085,7 @@ class _Screen(pyte.Screen):
             self.main_buffer = None
             self.dirty.update(range(self.lines))
         if mode == _ALT_SCREEN_1049:
-            saved = self.saved_1049
-            if saved is not None:
-                # pyte's restore adopts the saved Cursor object itself: give it a copy so the
-                # slot does not move with the live cursor.
-                self.savepoints.append(saved._replace(cursor=copy.copy(saved.cursor)))
-            self.restore_cursor()
+            self._restore(self.saved_1049)
 
     def reset(self) -> None:
         self.main_buffer = None
@@ -892,17 +1135,94 @@ class _Screen(pyte.Screen):
             self.cursor.y -= drop
             self.lines = lines
             self.margins = None
+        if columns is not None and columns != old_columns:
+            buffers = [self.buffer] if self.main_buffer is None else [self.buffer,
+                                                                        self.main_buffer]
+            for line in (line for buffer in buffers for line in buffer.values()):
+                if columns < old_columns:
+                    _unpair(line, columns)  # no half of a wide character left at the margin
+                elif line.default is not _DEFAULT_CELL:
+                    # A row filled by its default (an erase in colour, DECALN) keeps it on
+                    # the old columns only: the new ones are blank, as in xterm.
+                    line.update({x: line.default for x in range(old_columns) if x not in line})
+                    line.default = _DEFAULT_CELL
         super().resize(lines, columns)
+        stops = self.tabstops
         if self.columns > old_columns:
-            self.tabstops.update(range(old_columns - old_columns % 8 + 8, self.columns, 8))
-        self.tabstops = {stop for stop in self.tabstops if stop < self.columns}
+            stops.update(range(old_columns - old_columns % 8 + 8, self.columns, 8))
+        self.tabstops = {stop for stop in stops if stop < self.columns}
         self.cursor.x = min(self.cursor.x, self.columns - 1)
         self.cursor.y = min(self.cursor.y, self.lines - 1)
         self.pending_scroll = None
         self.dirty.clear()
         self.dirty.update(range(self.lines))
 
-    # -- cursor movement pyte lacks --------------------------------------------------------
+    # -- cursor saving and positioning, clamped as in xterm ---------------------------------
+
+    def _savepoint(self) -> Savepoint:
+        return Savepoint(copy.copy(self.cursor), self.g0_charset, self.g1_charset,
+                         self.charset, modes.DECOM in self.mode, _DECAWM in self.mode)
+
+    def save_cursor(self) -> None:
+        """DECSC (``ESC 7``): one saved cursor, as in xterm (pyte's stack grew with every
+        save that no restore took)."""
+        self.savepoints[:] = [self._savepoint()]
+
+    def restore_cursor(self) -> None:
+        """DECRC (``ESC 8``): back to the saved cursor, which stays saved (xterm); with none
+        saved, home with origin mode off."""
+        self._restore(self.savepoints[-1] if self.savepoints else None)
+
+    def _restore(self, saved: Savepoint | None) -> None:
+        if saved is None:
+            self.mode.discard(modes.DECOM)
+            self.cursor_position()
+            return
+        self.g0_charset, self.g1_charset = saved.g0_charset, saved.g1_charset
+        self.charset = saved.charset
+        for mode, on in ((modes.DECOM, saved.origin), (_DECAWM, saved.wrap)):
+            if on:
+                self.mode.add(mode)
+            else:
+                self.mode.discard(mode)
+        # A copy: the saved slot must not move with the live cursor.
+        self.cursor = copy.copy(saved.cursor)
+        self.cursor.x = min(max(0, self.cursor.x), self.columns - 1)
+        top, bottom = self._origin_bounds()
+        self.cursor.y = min(max(top, self.cursor.y), bottom)
+
+    def _origin_bounds(self) -> tuple[int, int]:
+        """The rows the cursor may be put on: the scroll region in origin mode, else all."""
+        if modes.DECOM in self.mode:
+            return self._region()
+        return 0, self.lines - 1
+
+    def cursor_position(self, line: int | None = None, column: int | None = None) -> None:
+        """CUP/HVP (``CSI l;c H``): in origin mode relative to the region and kept inside it
+        (pyte ignored a position outside it instead)."""
+        top, bottom = self._origin_bounds()
+        self.cursor.y = min(max(top, top + (line or 1) - 1), bottom)
+        self.cursor.x = min(max(0, (column or 1) - 1), self.columns - 1)
+
+    def cursor_to_line(self, line: int | None = None, *_: Any, **__: Any) -> None:
+        """VPA (``CSI n d``): as CUP, for the row alone (pyte left the cursor below the screen
+        in origin mode without a region)."""
+        top, bottom = self._origin_bounds()
+        self.cursor.y = min(max(top, top + (line or 1) - 1), bottom)
+
+    def cursor_up(self, count: int | None = None) -> None:
+        """CUU (``CSI n A``): stops at the top margin if it starts inside the region, else at
+        the first row (pyte moved a cursor above the region into it)."""
+        top = self._region()[0]
+        y = self.cursor.y
+        self.cursor.y = max(y - (count or 1), top if y >= top else 0)
+
+    def cursor_down(self, count: int | None = None) -> None:
+        """CUD (``CSI n B``): stops at the bottom margin if it starts inside the region, else
+        at the last row."""
+        bottom = self._region()[1]
+        y = self.cursor.y
+        self.cursor.y = min(y + (count or 1), bottom if y <= bottom else self.lines - 1)
 
     def save_cursor_position(self, *_: Any, **__: Any) -> None:
         """SCOSC (``CSI s``)."""
@@ -915,15 +1235,17 @@ class _Screen(pyte.Screen):
             self.restore_cursor()
 
     def tab_forward(self, count: int | None = None, *_: Any, **__: Any) -> None:
-        """CHT (``CSI n I``)."""
-        for _step in range(min(count or 1, self.columns)):
-            self.tab()
+        """CHT (``CSI n I``): ``n`` tabs, found at once whatever ``n``."""
+        stops = self._sorted_stops()
+        index = bisect_right(stops, self.cursor.x) + (count or 1) - 1
+        last = self.columns - 1
+        self.cursor.x = min(stops[index], last) if index < len(stops) else last
 
     def tab_backward(self, count: int | None = None, *_: Any, **__: Any) -> None:
-        """CBT (``CSI n Z``)."""
-        for _step in range(min(count or 1, self.columns)):
-            x = min(self.cursor.x, self.columns - 1)
-            self.cursor.x = max((stop for stop in self.tabstops if stop < x), default=0)
+        """CBT (``CSI n Z``): back ``n`` tab stops, or to column 0."""
+        stops = self._sorted_stops()
+        index = bisect_left(stops, min(self.cursor.x, self.columns - 1)) - (count or 1)
+        self.cursor.x = stops[index] if index >= 0 else 0
 
     # -- rendition -------------------------------------------------------------------------
 
@@ -948,7 +1270,7 @@ class _Screen(pyte.Screen):
             return
         # Programs repeat the same few renditions: remember each result (which also makes
         # equal renditions the same object, so the screen's cell lookup stays cached).
-        key = (self.cursor.attrs, attrs, DECSCNM in self.mode)
+        key = (self.cursor.attrs, attrs)
         result = _sgr_results.get(key)
         if result is None:
             result = self._rendition(attrs)
@@ -1051,7 +1373,7 @@ class _Screen(pyte.Screen):
 
     def write_process_input(self, data: str) -> None:
         self.replies += data.encode("utf-8")
-        excess = len(self.replies) - MAX_PENDING_REPLY_BYTES
+        excess = len(self.replies) - self.limits.max_pending_reply_bytes
         if excess > 0:
             del self.replies[:excess]
 
@@ -1107,6 +1429,7 @@ class _Stream(pyte.ByteStream):
 
     def __init__(self, screen: _Screen) -> None:
         self.screen = screen
+        self.limits = screen.limits
         self.decode_utf8 = True
         self._after_escape = False
         self._in_csi = False
@@ -1143,6 +1466,7 @@ class _Stream(pyte.ByteStream):
         match_csi = _SIMPLE_CSI.match
         functions = self.csi_functions
         debug = _Screen.debug
+        most = self.limits.max_csi_parameters
         taking = self._taking_plain_text
         offset = 0
         length = len(data)
@@ -1170,9 +1494,9 @@ class _Stream(pyte.ByteStream):
                 function = functions.get(final, debug)
                 try:
                     if marker:
-                        function(screen, *_parse_parameters(parameters), private=True)
+                        function(screen, *_parse_parameters(parameters, most), private=True)
                     else:
-                        function(screen, *_parse_parameters(parameters))
+                        function(screen, *_parse_parameters(parameters, most))
                 except Exception:
                     # As in _send_to_parser: drop the sequence, carry on.
                     self._initialize_parser()
@@ -1306,7 +1630,7 @@ class _Stream(pyte.ByteStream):
         if char in "\x18\x1a":
             self._osc = None
             return True
-        if len(osc) < MAX_OSC_LENGTH:
+        if len(osc) < self.limits.max_osc_length:
             osc.append(char)
         return None
 
@@ -1336,11 +1660,16 @@ class Terminal:
     """A screen of ``cols`` x ``rows`` cells fed with console output (UTF-8 bytes)."""
 
     def __init__(
-        self, cols: int = 80, rows: int = 24, *, scrollback_lines: int = DEFAULT_SCROLLBACK_LINES
+        self,
+        cols: int = 80,
+        rows: int = 24,
+        *,
+        scrollback_lines: int = DEFAULT_SCROLLBACK_LINES,
+        limits: TerminalLimits = DEFAULT_TERMINAL_LIMITS,
     ) -> None:
         if cols < 1 or rows < 1:
             raise ValueError(f"terminal size must be positive, not {cols}x{rows}")
-        self._screen = _Screen(cols, rows)
+        self._screen = _Screen(cols, rows, limits)
         self._stream = _Stream(self._screen)
         #: Lines that scrolled off the top of the main screen, oldest first.
         self.scrollback = Scrollback(scrollback_lines)
@@ -1445,18 +1774,23 @@ class Terminal:
         return str(self._screen.title)
 
     def row(self, y: int) -> list[Char]:
-        """The ``cols`` cells of row ``y`` (see the module docstring for `Char`)."""
-        line = self._screen.buffer.get(y)
-        columns = self._screen.columns
+        """The ``cols`` cells of row ``y`` as shown (see the module docstring for `Char`;
+        with reverse video on, every cell's ``reverse`` is flipped)."""
+        screen = self._screen
+        line = screen.buffer.get(y)
+        columns = screen.columns
         if line is None:
-            return [self._screen.default_char] * columns
-        cells = [line.default] * columns
-        if line:
-            # From the cells stored (a line drawn by text holds only those), not one lookup
-            # per column: most of a text screen's cells are blank.
-            for x, cell in line.items():
-                if x < columns:
-                    cells[x] = cell
+            cells = [screen.default_char] * columns
+        else:
+            cells = [line.default] * columns
+            if line:
+                # From the cells stored (a line drawn by text holds only those), not one
+                # lookup per column: most of a text screen's cells are blank.
+                for x, cell in line.items():
+                    if x < columns:
+                        cells[x] = cell
+        if DECSCNM in screen.mode:
+            cells = list(map(_reversed.__getitem__, cells))
         return cells
 
     @property

@@ -34,7 +34,8 @@ Clusters = tuple[tuple[int, str], ...]
 #: A stored line: (text, runs, clusters), the fields of `CompactLine`, in an exact tuple.
 PackedLine = tuple[str, Runs, Clusters]
 
-_DEFAULT_ATTRIBUTES: Attributes = tuple(Char(" "))[1:]
+_BLANK = Char(" ")
+_DEFAULT_ATTRIBUTES: Attributes = tuple(_BLANK)[1:]
 
 _data_of = itemgetter(0)
 _attributes_of = itemgetter(slice(1, None))
@@ -86,14 +87,35 @@ _shared_lines: dict[tuple[str, Attributes, int], PackedLine] = {}
 
 def compact(line: Mapping[int, Char] | None, columns: int) -> PackedLine:
     """Pack a pyte buffer line (a sparse column -> Char mapping); cost grows with the cells
-    actually drawn, not with the width, since this runs for every line of a flood."""
+    actually drawn, not with the width, since this runs for every line of a flood.
+
+    A row whose default cell is not a plain blank (erased in a background colour, or filled
+    by DECALN) shows that cell wherever nothing is stored: those columns are filled in."""
+    default = getattr(line, "default", _BLANK)
+    if line is not None and default is not _BLANK and default != _BLANK:
+        if not line and len(default.data) == 1:
+            return compact_text(default.data * columns, default[1:], columns)
+        line = {x: line.get(x, default) for x in range(columns)}
     if not line:
         return EMPTY_LINE
     count = len(line)
-    if count <= columns and min(line) == 0 and max(line) == count - 1:
+    # Columns are never negative: count distinct ones up to count - 1 are 0..count-1.
+    if count <= columns and max(line) == count - 1:
         # Cells 0..count-1 all drawn (the usual case): transpose them in C instead of
         # walking them one by one.
-        packed = _compact_contiguous(list(map(line.__getitem__, range(count))), columns)
+        cells = list(map(line.__getitem__, range(count)))
+        first = cells[0]
+        if len(first.data) == 1:
+            # One cell throughout, or one wide character and its stub (a repeated
+            # character): no per-cell work at all.
+            if cells.count(first) == count:
+                return compact_text(first.data * count, first[1:], columns)
+            stub = cells[1]
+            if (stub.data == "" and stub[1:] == first[1:] and count % 2 == 0
+                    and cells[0::2].count(first) == cells[1::2].count(stub) == count // 2):
+                return compact_text((first.data + _WIDE_TAIL) * (count // 2), first[1:],
+                                    columns)
+        packed = _compact_contiguous(cells, columns)
         if packed is not None:
             return packed
     chars: list[str] = []
