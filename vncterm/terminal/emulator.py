@@ -133,6 +133,21 @@ _MAX_CSI_PARAMETERS = 4096
 _DEFAULT_CELL = Char(" ", "default", "default", reverse=False)
 
 
+def _renumber(
+    buffer: dict[int, StaticDefaultDict[int, Char]], top: int, bottom: int, shift: int
+) -> None:
+    """Move the rows of region ``top..bottom`` by ``shift`` (up when negative); rows moved out
+    of the region are dropped, the rows left empty become blank. One pass over the rows
+    stored, in C (a scroll costs that for every line that scrolls it)."""
+    moved = [
+        (y + shift if top <= y <= bottom else y, line)
+        for y, line in buffer.items()
+        if not top <= y <= bottom or top <= y + shift <= bottom
+    ]
+    buffer.clear()
+    buffer.update(moved)
+
+
 #: DECALN's cell.
 _ALIGNMENT_CELL = Char("E", "default", "default", reverse=False)
 
@@ -370,13 +385,7 @@ class _Screen(pyte.Screen):
             columns = self.columns
             for y in range(count):
                 scrollback.append(compact(buffer.get(y), columns))
-        for y in range(top, bottom + 1):
-            source = y + count
-            line = buffer.pop(source, None) if source <= bottom else None
-            if line is None:
-                buffer.pop(y, None)
-            else:
-                buffer[y] = line
+        _renumber(buffer, top, bottom, -count)
         self._scrolled(top, bottom, count)
 
     def _scrolled(self, top: int, bottom: int, count: int) -> None:
@@ -412,15 +421,7 @@ class _Screen(pyte.Screen):
 
     def _scroll_down(self, top: int, bottom: int, count: int) -> None:
         """Move region rows down by ``count`` (new blank rows at the top); region is damaged."""
-        count = min(count, bottom - top + 1)
-        buffer = self.buffer
-        for y in range(bottom, top - 1, -1):
-            source = y - count
-            line = buffer.pop(source, None) if source >= top else None
-            if line is None:
-                buffer.pop(y, None)
-            else:
-                buffer[y] = line
+        _renumber(self.buffer, top, bottom, min(count, bottom - top + 1))
         self.dirty.update(range(top, bottom + 1))
 
     def _region(self) -> tuple[int, int]:
@@ -906,8 +907,14 @@ class _Screen(pyte.Screen):
         blank = self._blank()
         if blank is _DEFAULT_CELL:
             self.buffer.pop(y, None)
-        else:
+            return
+        line = self.buffer.get(y)
+        if line is None:
             self.buffer[y] = StaticDefaultDict(blank)
+        else:
+            # Emptied in place (rows are never shared): cheaper than a new one.
+            line.clear()
+            line.default = blank
 
     def _erase_span(self, line: StaticDefaultDict[int, Char], start: int, end: int) -> None:
         """Cells ``start..end-1`` of ``line`` become blanks (a wide character cut by either
@@ -953,11 +960,8 @@ class _Screen(pyte.Screen):
         if how == 2 and blank is _DEFAULT_CELL:
             self.buffer.clear()
             return
-        buffer = self.buffer
         for row in rows:
-            line = buffer.get(row)
-            if line is None or line or line.default is not blank:
-                self._blank_line(row)
+            self._blank_line(row)
         if how != 2:
             self.erase_in_line(how)
 
