@@ -19,7 +19,7 @@ from vncterm.render.framebuffer import (
     Renderer,
     snapshot_png,
 )
-from vncterm.terminal.emulator import Terminal
+from vncterm.terminal.emulator import Char, Damage, Terminal
 
 RED = palette.ANSI_16[1]
 BRIGHT_GREEN = palette.ANSI_16[10]
@@ -219,3 +219,34 @@ def test_cell_before_a_replaced_stub_is_redrawn_narrow() -> None:
     test_incremental_render_equals_full_render.hypothesis.inner_test(  # type: ignore[attr-defined]
         [b"x"] * 10 + [b"\x1b[H", "\u4e00".encode(), b"\x1b[H", b"x", b""] + [b"x"] * 5
     )
+
+
+class _LyingSource:
+    """A screen source whose cursor, damage and rows are off the screen or the wrong size."""
+
+    cols, rows, cursor_visible = 6, 3, True
+
+    def __init__(self) -> None:
+        self.cursor = (7, 9998)
+        self.damage = Damage(frozenset({-1, 1, 3, 9998}), (1, 9998, 5))
+        self.lengths = [2, 6, 40]
+
+    def row(self, y: int) -> list[Char]:
+        return [Char("x")] * self.lengths[y % 3]
+
+    def take_damage(self) -> Damage:
+        return self.damage
+
+
+def test_renderer_never_fails_on_what_a_source_says() -> None:
+    """A cursor, damaged rows or a scroll off the screen, and rows of the wrong length, are
+    drawn as far as they make sense instead of failing the render (and the damage is lost)."""
+    source = _LyingSource()
+    renderer = Renderer(source)
+    renderer.render()
+    source.cursor = (2, 1)
+    damage = renderer.render()
+    assert damage.scroll is None and damage.rects
+    x_cell = cell(renderer, 1, 0)
+    assert colours(cell(renderer, 0, 0)) == colours(x_cell) != {palette.DEFAULT_BG}
+    assert colours(cell(renderer, 5, 0)) == {palette.DEFAULT_BG}

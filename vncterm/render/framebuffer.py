@@ -36,6 +36,8 @@ MAX_CACHED_TILES = 4096
 Pixels = npt.NDArray[np.uint8]
 Rect = tuple[int, int, int, int]
 
+#: What a row too short is padded with.
+_BLANK = Char(" ")
 #: Marks a remembered cell as unknown so that it is drawn again.
 _UNKNOWN = Char("\x00unknown")
 #: The same for a cell that was drawn as the stub of a wide character (which `_draw_row` must
@@ -167,25 +169,37 @@ class Renderer:
         self._everything = True
 
     def render(self) -> RenderDamage:
-        """Bring ``pixels`` up to date with the terminal; returns what changed."""
+        """Bring ``pixels`` up to date with the terminal; returns what changed.
+
+        Never fails on what the source says: rows, a scroll or a cursor off the screen, and
+        rows of the wrong length, are taken for what they can be (the screen is still drawn
+        as the source's rows have it)."""
         terminal = self.terminal
         damage = terminal.take_damage()
         if (terminal.cols, terminal.rows) != (self.cols, self.rows):
             self._allocate()
+        rows = self.rows
         if self._everything:
             self._everything = False
-            damage_rows: set[int] = set(range(self.rows))
+            damage_rows: set[int] = set(range(rows))
             scroll = None
         else:
-            damage_rows = set(damage.rows)
+            damage_rows = {y for y in damage.rows if 0 <= y < rows}
             scroll = damage.scroll
         pixel_scroll = None
         if scroll is not None:
-            pixel_scroll, stale_rows = self._scroll(*scroll)
-            damage_rows.update(stale_rows)
+            top, bottom, count = scroll
+            if 0 <= top < bottom < rows and 0 < count <= bottom - top:
+                pixel_scroll, stale_rows = self._scroll(top, bottom, count)
+                damage_rows.update(stale_rows)
+            else:
+                # Not a scroll the pixels can follow: redraw what it would have moved.
+                damage_rows.update(range(max(0, top), min(rows, bottom + 1)))
 
         cursor_drawn = self._cursor_drawn
         cursor = terminal.cursor if terminal.cursor_visible else None
+        if cursor is not None and not (0 <= cursor[0] < self.cols and 0 <= cursor[1] < rows):
+            cursor = None
         if cursor_drawn is not None and cursor_drawn != cursor:
             x, y = cursor_drawn
             _forget(self._drawn[y], x)
@@ -236,10 +250,12 @@ class Renderer:
     def _draw_row(self, y: int, cursor_x: int | None) -> tuple[int, int] | None:
         """Draw the changed cells of row ``y``; returns the changed column span [x0, x1)."""
         cells = self.terminal.row(y)
+        cols = self.cols
+        if len(cells) != cols:
+            cells = [*cells[:cols], *[_BLANK] * (cols - len(cells))]
         if cursor_x is not None:
             cells[cursor_x] = self._cursor_cell(cells[cursor_x])
         drawn = self._drawn[y]
-        cols = self.cols
         changed = [x for x in range(cols) if cells[x] != drawn[x]]
         if not changed:
             return None
