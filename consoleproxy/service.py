@@ -73,7 +73,8 @@ from vncterm.backends.command import CommandSource
 from vncterm.backends.launch import Launcher
 from vncterm.backends.ptydevice import PtyDeviceSource
 from vncterm.backends.stream import StreamSource
-from vncterm.limits import DEFAULT_CONSOLE_LIMITS, ConsoleLimits
+from vncterm.feedscheduler import FeedScheduler
+from vncterm.limits import DEFAULT_CONSOLE_LIMITS, DEFAULT_LIMITS, ConsoleLimits
 from vncterm.privileges import python_paths
 from vncterm.protocol import RfbViewerFactory
 from vncterm.sandbox import Confinement, ConfinementPolicy, SandboxMode
@@ -351,6 +352,10 @@ class ConsoleProxy:
         self.registry = Registry(config, planned_listeners(self.settings.listen))
         self.sessions = SessionStore(config.limits, reactor.seconds, users=config.users)
         self.text_consoles: dict[str, HostedTextConsole] = {}
+        # One scheduler for every hosted console: they take turns at the emulator, so a
+        # hostile guest slows only its own console.
+        self.feed_scheduler = FeedScheduler(reactor,
+                                            turn_seconds=DEFAULT_LIMITS.feed_turn_seconds)
         for console in config.consoles:
             backend = console.backend
             if backend.is_text_source and backend.spec not in self.text_consoles:
@@ -362,7 +367,7 @@ class ConsoleProxy:
                 name = vm.name_label if vm is not None else backend.spec
                 self.text_consoles[backend.spec] = HostedTextConsole(
                     reactor, source, columns=self.settings.columns, rows=self.settings.rows,
-                    name=name, stay=True,
+                    name=name, stay=True, scheduler=self.feed_scheduler,
                 )
         consoles: dict[str, TextConsole] = dict(self.text_consoles)
         self.relays = (RelayThread(lambda call: reactor.callFromThread(call))

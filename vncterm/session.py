@@ -2,9 +2,11 @@
 demand, and keystrokes back to the console.
 
 Console output is consumed and emulated all the time, with or without viewers, so a viewer that
-connects later sees the current screen. Emulation runs in slices bounded in time and rendering
-happens at most once per frame interval and only when a viewer waits for an update, so a flood
-never delays the keystrokes of any viewer.
+connects later sees the current screen. Emulation runs in slices bounded in time (checked
+inside a chunk too: the terminal stops between two sequences when the slice is over), handed
+out by a `FeedScheduler` shared by every console of the process, and rendering happens at most
+once per frame interval and only when a viewer waits for an update, so a flood never delays
+the keystrokes of any viewer, and a hostile console slows only itself.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from twisted.logger import Logger
 
 from vncterm.backends.base import ConsoleSource
 from vncterm.echowatch import EchoWatch
+from vncterm.feedscheduler import FeedScheduler
 from vncterm.limits import DEFAULT_LIMITS, Limits
 from vncterm.render.framebuffer import CELL_HEIGHT, CELL_WIDTH, Renderer
 from vncterm.terminal.emulator import Terminal
@@ -90,11 +93,17 @@ class ConsoleSession:
         stay: bool = False,
         scrollback_lines: int = DEFAULT_SCROLLBACK_LINES,
         timer: Callable[[], float] = time.perf_counter,
+        scheduler: FeedScheduler | None = None,
     ) -> None:
         self.reactor = reactor
         self.source = source
         self.limits = limits
-        self.terminal = Terminal(columns, rows, scrollback_lines=scrollback_lines)
+        self.terminal = Terminal(columns, rows, scrollback_lines=scrollback_lines,
+                                 limits=limits.terminal)
+        #: Hands out slices of emulator work; shared by every console of a process that
+        #: hosts several (consoleproxy), so they take turns.
+        self.scheduler = scheduler or FeedScheduler(
+            reactor, turn_seconds=limits.feed_turn_seconds, timer=timer)
         # The framebuffer exists only while someone watches: an idle console costs its
         # terminal, not 640x384 pixels.
         self._renderer: Renderer | None = None
@@ -111,7 +120,6 @@ class ConsoleSession:
         self._echo = EchoWatch()
         self._caught_up_call: Any = None
         self._source_paused = False
-        self._feed_call: Any = None
         self._render_call: Any = None
         self._last_render = float("-inf")
         self._changed = False
@@ -163,7 +171,8 @@ class ConsoleSession:
 
     def stop(self) -> None:
         self.source.stop()
-        for call in (self._feed_call, self._render_call, self._paste_call, self._caught_up_call,
+        self.scheduler.forget(self)
+        for call in (self._render_call, self._paste_call, self._caught_up_call,
                      self._resize_call):
             if call is not None and call.active():
                 call.cancel()
@@ -186,8 +195,7 @@ class ConsoleSession:
         if self._pending_bytes > self.limits.max_pending_console_bytes and not self._source_paused:
             self._source_paused = True
             self.source.pause_reading()
-        if self._feed_call is None:
-            self._feed_call = self.reactor.callLater(0, self._feed_slice)
+        self.scheduler.wake(self)
 
     def console_connected(self, description: str) -> None:
         log.info("console {console} connected: {description}", console=self.name,
@@ -203,24 +211,34 @@ class ConsoleSession:
 
     # -- emulation ---------------------------------------------------------------------------
 
-    def _feed_slice(self) -> None:
-        self._feed_call = None
-        deadline = self._timer() + self.limits.feed_slice_seconds
+    def feed_for(self, seconds: float) -> bool:
+        """One slice of emulation (the scheduler's call): waiting output for about
+        ``seconds``, at most `Limits.feed_slice_seconds`; True while output still waits."""
+        timer = self._timer
+        deadline = timer() + min(seconds, self.limits.feed_slice_seconds)
+
+        def over() -> bool:
+            return timer() >= deadline
+
         chunk_size = self.limits.feed_chunk_bytes
         terminal = self.terminal
         echo = self._echo
         checkpoint = echo.next_checkpoint(self.reactor.seconds())
-        while self._pending:
+        if terminal.backlog:
+            terminal.resume(stop=over)
+        while self._pending and not terminal.backlog:
             data = self._pending.popleft()
             if len(data) > chunk_size:
                 self._pending.appendleft(data[chunk_size:])
                 data = data[:chunk_size]
             self._pending_bytes -= len(data)
             self._bytes_fed += len(data)
-            terminal.feed(data)
+            # A chunk of costly output stops where the slice ends; the rest waits in the
+            # terminal for this console's next slice.
+            terminal.feed(data, stop=over)
             if checkpoint is not None and self._bytes_fed > checkpoint:
                 break  # maybe the echo: show it before emulating more
-            if self._timer() >= deadline:
+            if over():
                 break
         self._changed = True
         echoed = echo.fed(self.reactor.seconds(), self._bytes_fed)
@@ -229,10 +247,11 @@ class ConsoleSession:
             self.source.write(replies)
         if terminal.take_bells():
             self._tell_viewers(lambda viewer: viewer.bell())
-        if self._pending:
-            self._feed_call = self.reactor.callLater(0, self._feed_slice)
-        elif (
-            echo.awaiting(self.reactor.seconds(), self._bytes_fed)
+        # While output waits, the scheduler gives this console another slice.
+        more = bool(self._pending) or terminal.backlog
+        if (
+            not more
+            and echo.awaiting(self.reactor.seconds(), self._bytes_fed)
             and self._caught_up_call is None
         ):
             self._caught_up_call = self.reactor.callLater(
@@ -242,6 +261,7 @@ class ConsoleSession:
             self._source_paused = False
             self.source.resume_reading()
         self._schedule_render(urgent=echoed)
+        return more
 
     def _schedule_render(self, *, urgent: bool = False) -> None:
         if not self._changed:
@@ -457,7 +477,7 @@ class ConsoleSession:
     def type_keys(self, data: bytes) -> None:
         """Keystrokes from a viewer go straight to the console, ahead of any rendering work."""
         if data:
-            # Output queued past this mark may be the echo (see _feed_slice).
+            # Output queued past this mark may be the echo (see feed_for).
             self._echo.key_typed(self.reactor.seconds(), self._bytes_queued,
                                  self.source.unread_bytes())
             self.source.write(data)

@@ -24,7 +24,7 @@ def one_by_one(cols: int, rows: int, scrollback_lines: int = 50) -> Terminal:
     terminal = Terminal(cols, rows, scrollback_lines=scrollback_lines)
     screen, stream = terminal._screen, terminal._stream
 
-    def feed_text(data: str) -> None:
+    def feed_text(data: str, stop: object = None) -> None:
         pyte.Stream.feed(stream, data)
 
     screen.draw_plain = screen._plain_slow  # type: ignore[method-assign]

@@ -8,6 +8,8 @@ cells it touches (the costs themselves are the fuzz harness's and the bench's bu
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from vncterm.limits import TerminalLimits
 from vncterm.render.framebuffer import Renderer
@@ -274,3 +276,41 @@ def test_worst_inputs_leave_a_sane_screen(name: str) -> None:
         assert all(len(cell.data) <= most for cell in cells)
     assert len(terminal._screen.savepoints) <= 1
     Renderer(terminal).render()
+
+
+# -- stopping a feed inside a chunk -----------------------------------------------------------
+
+PIECES = [*WORST.values(), b"hello\r\n", "\u4e00e\u0301".encode(), b"\x1b[31m", b"\x1b[",
+          b"\x1b]0;ti", b"tle\x07", b"\xe4\xb8", b"\x80", b"\x1b[2;3r", b"\x1b[?1049h"]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pieces=st.lists(st.sampled_from(PIECES), min_size=1, max_size=12),
+       answers=st.lists(st.booleans(), min_size=1, max_size=50))
+def test_a_stopped_feed_goes_on_where_it_stopped(pieces: list[bytes],
+                                                  answers: list[bool]) -> None:
+    """Stopping feeds anywhere (as a time slice does) and resuming later gives exactly the
+    screen, scrollback and replies of feeding everything at once."""
+    whole, sliced = Terminal(12, 5), Terminal(12, 5)
+    whole.feed(b"".join(pieces))
+    asked = iter(answers * 1000)
+    for piece in pieces:
+        sliced.feed(piece, stop=lambda: next(asked, False))
+    for _ in range(10_000):
+        if not sliced.backlog:
+            break
+        sliced.resume(stop=lambda: next(asked, False))
+    assert not sliced.backlog
+    assert sliced.lines == whole.lines
+    assert sliced.cursor == whole.cursor
+    assert list(sliced.scrollback) == list(whole.scrollback)
+    assert sliced.take_replies() == whole.take_replies()
+    assert sliced.title == whole.title
+
+
+def test_a_stop_is_asked_within_a_chunk() -> None:
+    """A 4 KiB chunk of costly sequences stops on the first "yes", long before its end."""
+    terminal = Terminal(80, 24)
+    terminal.feed(fill(WORST["char-decaln"]), stop=lambda: True)
+    assert terminal.backlog
+    assert len(terminal._stream.held) > 4000

@@ -121,6 +121,9 @@ _TAB_OR_BACKSPACE = re.compile(r"([\t\x08])")
 #: A complete CSI of digits and semicolons (after an optional ``?``) with a letter as final
 #: byte: dispatched by `_Stream` itself instead of one character at a time through pyte's parser.
 _SIMPLE_CSI = re.compile(r"\x1b\[(\??)([0-9;]*)([@A-Za-z`])")
+#: Steps of `_Stream.feed_text` (a run of text, a sequence, a character of one) between two
+#: questions to its ``stop``: each step's work is bounded, so this bounds the overrun.
+_STOP_EVERY = 16
 
 # Cells are immutable, so one Char per (character, rendition) is shared by every cell, row and
 # screen that shows it: drawing is a dictionary lookup and an idle screen holds no cells of its
@@ -1438,6 +1441,8 @@ class _Stream(pyte.ByteStream):
         self._after_escape = False
         self._in_csi = False
         self._in_string = False
+        #: Text decoded but not yet taken: a feed stopped before its end (see `feed_text`).
+        self.held = ""
         #: The OSC string being read (None when not in one); see `_osc_char`.
         self._osc: list[str] | None = None
         self._osc_escape = False
@@ -1448,18 +1453,26 @@ class _Stream(pyte.ByteStream):
     #: CSI final byte -> the `_Screen` function it calls (filled in below the class).
     csi_functions: dict[str, Callable[..., None]] = {}
 
-    def feed(self, data: bytes) -> None:  # type: ignore[override]
+    def feed(  # type: ignore[override]
+        self, data: bytes, stop: Callable[[], bool] | None = None
+    ) -> None:
         text = self.utf8_decoder.decode(data) if self.decode_utf8 else data.decode("latin-1")
+        if self.held:
+            text = self.held + text
+            self.held = ""
         if text:
-            self.feed_text(text)
+            self.feed_text(text, stop)
 
-    def feed_text(self, data: str) -> None:
+    def feed_text(self, data: str, stop: Callable[[], bool] | None = None) -> None:
         """pyte's `Stream.feed` with fast paths; the parser still sees every other character.
 
         In the ground state (pyte's "taking plain text"), runs of printable ASCII with
         CR/LF/HT/BS go to the screen in one call, and complete CSIs made of digits and
         semicolons are dispatched here: both exactly as the parser would, character by
         character, but without a generator step per character.
+
+        ``stop`` is asked every `_STOP_EVERY` steps; once it says True, the text not yet
+        taken is kept in ``held`` for the next feed.
         """
         screen = self.screen
         send = self._send_to_parser
@@ -1474,7 +1487,15 @@ class _Stream(pyte.ByteStream):
         taking = self._taking_plain_text
         offset = 0
         length = len(data)
+        steps = 0
         while offset < length:
+            if stop is not None:
+                steps += 1
+                if steps == _STOP_EVERY:
+                    steps = 0
+                    if stop():
+                        self.held = data[offset:]
+                        break
             if not taking:
                 taking = send(data[offset])
                 offset += 1
@@ -1681,13 +1702,26 @@ class Terminal:
 
     # -- input -----------------------------------------------------------------------------
 
-    def feed(self, data: bytes) -> None:
-        """Process console output; never raises, whatever the bytes."""
+    def feed(self, data: bytes, *, stop: Callable[[], bool] | None = None) -> None:
+        """Process console output; never raises, whatever the bytes.
+
+        With ``stop`` (a time slice's "is it over?"), asked every few sequences: once it says
+        True, the rest of the output waits in the terminal (`backlog`) and is taken, in
+        order, first thing on the next `feed` or `resume`."""
         try:
-            self._stream.feed(data)
+            self._stream.feed(data, stop)
         except Exception:
             # Only draw() runs outside the guarded parser; keep the terminal usable.
             self._stream._initialize_parser()
+
+    def resume(self, *, stop: Callable[[], bool] | None = None) -> None:
+        """Go on with output a stopped `feed` left waiting."""
+        self.feed(b"", stop=stop)
+
+    @property
+    def backlog(self) -> bool:
+        """Whether a stopped `feed` left output waiting."""
+        return bool(self._stream.held)
 
     def resize(self, cols: int, rows: int) -> None:
         """Change the screen size; every row becomes damaged."""
