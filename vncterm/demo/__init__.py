@@ -19,6 +19,19 @@ from importlib import resources
 #: Bytes per second of the replayed boot log (roughly a 115200-baud serial line).
 REPLAY_RATE = 11520
 
+#: What the replayed boot leaves behind (it turns autowrap off: long commands would garble)
+#: undone before the shell starts, without moving the cursor: a soft reset (DECSTR), then the
+#: same spelled out for terminals without it: autowrap on; origin mode off and no scroll
+#: region (both home the cursor, so they sit between a save and a restore, which also
+#: restores the modes saved: origin off, autowrap on); ASCII in G0 and G1 with G0 selected;
+#: the default rendition; the cursor shown.
+RESET_MODES = (b"\x1b[!p\x1b[?7h\x1b7\x1b[?6l\x1b[r\x1b8\x1b(B\x1b)B\x0f\x1b[m"
+               b"\x1b[?25h")
+
+#: Said between the replay and the live shell.
+BANNER = (b"\r\n[vncterm demo: the boot above was a replay; this is a real shell on this "
+          b"host]\r\n")
+
 
 def boot_log() -> bytes:
     """The captured serial console of a Linux guest booting to a BusyBox shell."""
@@ -33,10 +46,16 @@ def replay(out: int, data: bytes, rate: float = REPLAY_RATE) -> None:
         time.sleep(step / rate)
 
 
-def main() -> None:
+def boot_then_banner(out: int, rate: float = REPLAY_RATE) -> None:
+    """Replay the boot to ``out``, undo the modes it left and say that a live shell follows."""
     data = boot_log()
     # Stop before the capture's last prompt: the live shell below prints its own.
     cut = data.rfind(b"(initramfs) ")
+    replay(out, data[:cut] if cut > 0 else data, rate)
+    os.write(out, RESET_MODES + BANNER)
+
+
+def main() -> None:
     stdin = sys.stdin.fileno()
     # The replayed prompts ask for the cursor position (ESC[6n) and the terminal answers on
     # this tty's input: with echo off during the replay the answers are not shown, and they
@@ -47,9 +66,7 @@ def main() -> None:
         quiet[3] &= ~(termios.ECHO | termios.ECHONL)
         termios.tcsetattr(stdin, termios.TCSANOW, quiet)
     try:
-        replay(sys.stdout.fileno(), data[:cut] if cut > 0 else data)
-        os.write(sys.stdout.fileno(), b"\r\n[vncterm demo: the boot above was a replay; "
-                 b"this is a real shell on this host]\r\n")
+        boot_then_banner(sys.stdout.fileno())
         time.sleep(0.2)
     finally:
         if saved is not None:
