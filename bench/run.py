@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
-from bench import consoles, flood, guessing, relay, viewers, wire
+from bench import consoles, flood, guessing, hostile, relay, viewers, wire
 from bench.common import (
     CHILDREN,
     PYTHON,
@@ -47,6 +47,7 @@ ITEMS = {
     8: "idle consoles: RSS",
     9: "password guessing: an unrelated call's latency",
     10: "many viewers of one large console",
+    11: "a hostile guest beside a normal one",
 }
 INGEST = REPO / "bench" / "ingest.py"
 
@@ -176,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
         (9, lambda: guessing.item_guessing(workdir, guessing.QUICK if args.quick
                                            else guessing.FULL)),
         (10, lambda: viewers.item_viewers(args.quick)),
+        (11, lambda: hostile.item_hostile(workdir, hostile.QUICK if args.quick
+                                          else hostile.FULL)),
     ]
     try:
         for number, run in plan:

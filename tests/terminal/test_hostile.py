@@ -94,6 +94,17 @@ def test_long_numbers_are_9999() -> None:
     assert texts(terminal)[0] == " " * 9 + "|"
 
 
+@pytest.mark.parametrize("end", [b"\x1b[H", b"\x18", b"\x1a", b"\x1b\\", "\x9c".encode()])
+def test_a_control_string_ends_at_any_escape_sequence(end: bytes) -> None:
+    """A DCS (or SOS, PM, APC) left open ends at ST, CAN, SUB or any other escape sequence,
+    which is then obeyed: a stray one does not swallow the rest of the console's output."""
+    for opener in (b"\x1bP", b"\x1bX", b"\x1b^", b"\x1b_"):
+        terminal = fed(b"\x1b[2;1H" + opener + b"q" * 5000 + end + b"shown")
+        shown = texts(terminal)
+        assert "shown" in shown[0] + shown[1], (opener, end)
+        assert "q" not in "".join(shown)
+
+
 # -- DECALN, erases in colour ------------------------------------------------------------------
 
 

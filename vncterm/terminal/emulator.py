@@ -1553,15 +1553,13 @@ class _Stream(pyte.ByteStream):
     def _send_to_parser(self, char: str) -> bool | None:
         if self._osc is not None:
             return self._osc_char(char)
+        if self._in_string:
+            return self._string_char(char)
         if char in _WATCHED:
-            if self._in_string:
-                return self._string_char(char)
             if self._watched(char):
                 return None  # consumed here, invisible to pyte's parser
             if self._in_csi and char == ":":
                 char = ";"
-        elif self._in_string:
-            return None
         try:
             return self._parser.send(char)  # type: ignore[union-attr]
         except Exception:
@@ -1669,15 +1667,22 @@ class _Stream(pyte.ByteStream):
         return True
 
     def _string_char(self, char: str) -> bool | None:
-        """Inside DCS/SOS/PM/APC: swallow everything up to ST (``ESC \\``)."""
-        if char == _ESC:
-            self._after_escape = True
-            return None
-        if self._after_escape and char == "\\":
+        """Inside DCS/SOS/PM/APC: swallow everything up to ST (``ESC \\``). CAN and SUB
+        abandon the string, and so does an escape sequence other than ST, which is then
+        parsed (the VT500 parser, xterm and VTE: a stray DCS must not swallow the rest of the
+        console's output)."""
+        if self._after_escape:
             self._after_escape = False
             self._in_string = False
+            if char == "\\":
+                return True
+            self._send_to_parser(_ESC)
+            return self._send_to_parser(char)
+        if char == _ESC:
+            self._after_escape = True
+        elif char in "\x18\x1a\x9c":
+            self._in_string = False
             return True
-        self._after_escape = False
         return None
 
 
