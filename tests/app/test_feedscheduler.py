@@ -69,8 +69,9 @@ def test_consoles_take_turns_round_robin() -> None:
 
 
 def test_a_hog_uses_its_share_and_the_others_still_get_theirs() -> None:
-    """A console that uses all of every slice gets its share of a turn, not the turn: the one
-    that wakes after it is fed in the same turn, and the turn's time stays bounded."""
+    """A console that uses all of every slice gets its share of a turn, not the turn: one
+    that was idle and wakes after it is fed first in the next turn, and the turn's time
+    stays bounded."""
     reactor, clock, log = MemoryReactorClock(), Clock(), []
     scheduler = FeedScheduler(reactor, turn_seconds=0.004, min_slice_seconds=0.001,
                               timer=clock)
@@ -78,7 +79,7 @@ def test_a_hog_uses_its_share_and_the_others_still_get_theirs() -> None:
     one_turn(reactor)
     scheduler.wake(FakeFeeder(clock, "echo", log, slices=1, cost=0.0001))
     started = clock.now
-    assert turns(reactor, log, 1) == [["hog", "echo"]]
+    assert turns(reactor, log, 1) == [["echo", "hog"]]
     assert clock.now - started <= 0.004 + 0.0001
     assert turns(reactor, log, 2) == [["hog"], ["hog"]]
 

@@ -325,3 +325,36 @@ def test_a_stop_is_asked_within_a_chunk() -> None:
     terminal.feed(fill(WORST["char-decaln"]), stop=lambda: True)
     assert terminal.backlog
     assert len(terminal._stream.held) > 4000
+
+
+@settings(max_examples=150, deadline=None)
+@given(text=st.text(st.sampled_from("ab \u4e00\u0301\u200bq\tz"), min_size=1, max_size=60),
+       setup=st.sampled_from([b"", b"\x1b[?7l", b"\x1b(0", b"\x1b[1;7H", b"\x1b[3;9H"]))
+def test_insert_mode_text_equals_one_character_at_a_time(text: str, setup: bytes) -> None:
+    """Text drawn in insert mode a piece at a time (one ICH per piece that fits on the line)
+    gives the cells of inserting each character on its own."""
+    whole, single = Terminal(10, 4), Terminal(10, 4)
+    for terminal in (whole, single):
+        terminal.feed(b"0123456789\r\nabcdefghij\r\n" + setup + b"\x1b[4h")
+    data = text.encode()
+    whole.feed(data)
+    for index in range(len(data)):
+        single.feed(data[index : index + 1])
+    assert whole.lines == single.lines
+    assert whole.cursor == single.cursor
+
+
+def test_insert_mode_costs_a_line_per_piece_not_per_character() -> None:
+    """A long run of text in insert mode makes room about once per line it fills, not once
+    per character."""
+    terminal = Terminal(80, 4)
+    calls: list[int | None] = []
+    insert = terminal._screen.insert_characters
+
+    def counting(count: int | None = None) -> None:
+        calls.append(count)
+        insert(count)
+
+    terminal._screen.insert_characters = counting  # type: ignore[method-assign]
+    terminal.feed(b"\x1b[4h" + "\u00e9".encode() * 200)
+    assert len(calls) <= 6  # a piece per line, and one character wrapping each line

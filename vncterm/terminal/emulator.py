@@ -114,8 +114,9 @@ _DECAWM = modes.DECAWM
 _LAT1_MAP = charsets.LAT1_MAP
 
 #: A run `_Screen.draw_plain` takes in one call: printable ASCII, CR, LF, HT and BS (bounded,
-#: so that one huge feed does not become millions of line strings at once).
-_PLAIN_RUN = re.compile(r"[\x20-\x7e\r\n\t\x08]{1,8192}")
+#: so that one huge feed does not become millions of line strings at once, and one step of
+#: `_Stream.feed_text` stays short even where the run is drawn a character at a time).
+_PLAIN_RUN = re.compile(r"[\x20-\x7e\r\n\t\x08]{1,2048}")
 _PLAIN_TOKENS = re.compile(r"[\x20-\x7e]+|[\r\n\t\x08]")
 _TAB_OR_BACKSPACE = re.compile(r"([\t\x08])")
 #: A complete CSI of digits and semicolons (after an optional ``?``) with a letter as final
@@ -124,6 +125,9 @@ _SIMPLE_CSI = re.compile(r"\x1b\[(\??)([0-9;]*)([@A-Za-z`])")
 #: Steps of `_Stream.feed_text` (a run of text, a sequence, a character of one) between two
 #: questions to its ``stop``: each step's work is bounded, so this bounds the overrun.
 _STOP_EVERY = 16
+#: Most characters of non-ASCII text drawn in one step (one at a time, about a microsecond
+#: each).
+_TEXT_STEP = 256
 
 # Cells are immutable, so one Char per (character, rendition) is shared by every cell, row and
 # screen that shows it: drawing is a dictionary lookup and an idle screen holds no cells of its
@@ -489,6 +493,9 @@ class _Screen(pyte.Screen):
     def _draw_text(self, data: str) -> None:
         """pyte's `Screen.draw` of printable text, one character at a time (the same steps,
         with shared cells and local names)."""
+        if len(data) > 1 and _IRM in self.mode:
+            self._insert_text(data)
+            return
         cursor = self.cursor
         first = data[0]
         if cursor.x == 0 and first >= "\u0300" and cursor.y and unicodedata.combining(first):
@@ -560,6 +567,49 @@ class _Screen(pyte.Screen):
             if width > 0:
                 cursor.x = min(x + width, columns)
         dirty.add(cursor.y)
+
+    def _insert_text(self, data: str) -> None:
+        """Text in insert mode: each piece that fits on the cursor's line makes room once (an
+        ICH of its width) and is then drawn over it, the same cells as one ICH per character
+        (which cost a line's work per character)."""
+        mode = self.mode
+        columns = self.columns
+        translated = data.translate(self.g1_charset if self.charset else self.g0_charset)
+        start, length = 0, len(data)
+        while start < length:
+            lead = start
+            while lead < length and wcwidth(translated[lead]) <= 0:
+                lead += 1
+            if lead > start:
+                # Marks first: they join the cell before the cursor before room is made.
+                mode.discard(_IRM)
+                try:
+                    self._draw_text(data[start:lead])
+                finally:
+                    mode.add(_IRM)
+                start = lead
+                continue
+            x = self.cursor.x
+            if x + wcwidth(translated[start]) > columns:
+                # Wrapping first (or moving back, without autowrap): one character, as ever.
+                self._draw_text(data[start])
+                start += 1
+                continue
+            room, used, end = columns - x, 0, start
+            while end < length:
+                width = max(wcwidth(translated[end]), 0)
+                if used + width > room:
+                    break
+                used += width
+                end += 1
+            if used:
+                self.insert_characters(used)
+            mode.discard(_IRM)
+            try:
+                self._draw_text(data[start:end])
+            finally:
+                mode.add(_IRM)
+            start = end
 
     def draw_plain(self, text: str) -> None:
         """Printable ASCII, CR, LF, HT and BS: what pyte's parser would dispatch one by one
@@ -1535,7 +1585,8 @@ class _Stream(pyte.ByteStream):
                 continue
             match = match_text(data, offset)
             if match is not None:
-                end = match.end()
+                # A step's work stays small (see _STOP_EVERY), however long the text.
+                end = min(match.end(), offset + _TEXT_STEP)
                 draw(data[offset:end])
                 offset = end
                 continue
