@@ -211,14 +211,28 @@ class ConsoleSession:
 
     # -- emulation ---------------------------------------------------------------------------
 
-    def feed_for(self, seconds: float) -> bool:
-        """One slice of emulation (the scheduler's call): waiting output for about
-        ``seconds``, at most `Limits.feed_slice_seconds`; True while output still waits."""
+    def slice_stop(self, seconds: float | None = None) -> Callable[[], bool]:
+        """A time slice starting now (at most `Limits.feed_slice_seconds`): "is it over?"."""
         timer = self._timer
-        deadline = timer() + min(seconds, self.limits.feed_slice_seconds)
+        deadline = timer() + min(seconds or self.limits.feed_slice_seconds,
+                                 self.limits.feed_slice_seconds)
 
         def over() -> bool:
             return timer() >= deadline
+
+        return over
+
+    def _frame_waited(self) -> bool:
+        """A frame drawn only in part, which a viewer waits for."""
+        renderer = self._renderer
+        return (renderer is not None and renderer.pending
+                and any(viewer.updates.has_request for viewer in self.viewers))
+
+    def feed_for(self, seconds: float) -> bool:
+        """One slice of work (the scheduler's call): emulating waiting output, then drawing
+        a frame a previous slice left unfinished, for about ``seconds`` (at most
+        `Limits.feed_slice_seconds`); True while some of either still waits."""
+        over = self.slice_stop(seconds)
 
         chunk_size = self.limits.feed_chunk_bytes
         terminal = self.terminal
@@ -247,8 +261,10 @@ class ConsoleSession:
             self.source.write(replies)
         if terminal.take_bells():
             self._tell_viewers(lambda viewer: viewer.bell())
-        # While output waits, the scheduler gives this console another slice.
-        more = bool(self._pending) or terminal.backlog
+        if self._frame_waited() and not over():
+            self.render(stop=over)
+        # While output or a frame waits, the scheduler gives this console another slice.
+        more = bool(self._pending) or terminal.backlog or self._frame_waited()
         if (
             not more
             and echo.awaiting(self.reactor.seconds(), self._bytes_fed)
@@ -307,13 +323,18 @@ class ConsoleSession:
             return
         self.render()
 
-    def render(self) -> None:
-        """Bring the framebuffer up to date and hand the damage to every viewer."""
+    def render(self, stop: Callable[[], bool] | None = None) -> None:
+        """Bring the framebuffer up to date, within a time slice, and hand the damage to
+        every viewer; what the slice did not draw is drawn in this console's next slices."""
         if not self._changed or self._renderer is None:
             return
         self._changed = False
         self._last_render = self.reactor.seconds()
-        damage = self._renderer.render()
+        damage = self._renderer.render(stop=stop or self.slice_stop())
+        if self._renderer.pending:
+            self._changed = True
+            if self._frame_waited():
+                self.scheduler.wake(self)
         scroll = damage.scroll
         cell_scroll = None
         if scroll is not None:

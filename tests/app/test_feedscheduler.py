@@ -10,6 +10,7 @@ from vncterm.feedscheduler import FeedScheduler
 from vncterm.limits import Limits
 from vncterm.session import ConsoleSession
 from vncterm.terminal.hostile import WORST, fill
+from vncterm.updates import CellRect
 
 
 class Clock:
@@ -166,3 +167,50 @@ def test_hostile_consoles_do_not_starve_a_normal_one() -> None:
             break
     assert normal.terminal.text()[0].startswith("k")
     assert all(session._pending for session in hostile)
+
+
+class FakeViewer:
+    """A viewer that always waits for a frame and records the rows each frame changed."""
+
+    class Updates:
+        has_request = True
+
+    updates = Updates()
+    can_resize = True
+
+    def __init__(self) -> None:
+        self.rows: set[int] = set()
+        self.frames = 0
+
+    def screen_changed(self, scroll: object, rects: list[CellRect]) -> None:
+        self.frames += 1
+        for rect in rects:
+            self.rows.update(range(rect.y, rect.y + rect.height))
+
+    def bell(self) -> None: ...
+    def desktop_name_changed(self, name: str) -> None: ...
+    def disconnect(self, reason: str) -> None: ...
+    def desktop_resized(self, requested_by: object) -> None: ...
+
+
+def test_a_frame_too_costly_for_one_slice_is_finished_in_later_ones() -> None:
+    """Drawing a whole large screen stops where the slice ends; the scheduler's next slices
+    finish it, a part per turn, and the watching viewer gets every row."""
+    reactor = MemoryReactorClock()
+    session = ConsoleSession(reactor, MemorySource(), columns=200, rows=60,
+                             timer=Ticking(0.001))
+    session.start()
+    viewer = FakeViewer()
+    session.attach(viewer, shared=True)  # type: ignore[arg-type]
+    session.console_output(b"\x1b[H" + b"".join(b"\x1b[3%dm" % (y % 8) + b"%03d" % y * 66
+                                                 + b"\r\n" for y in range(59)))
+    one_turn(reactor)
+    assert session.renderer.pending or viewer.frames == 0
+    for _ in range(1000):
+        if not reactor.getDelayedCalls():
+            break
+        reactor.advance(max(0.0, min(c.getTime() for c in reactor.getDelayedCalls())
+                            - reactor.seconds()))
+    assert not session.renderer.pending
+    assert viewer.rows >= set(range(59))
+    assert viewer.frames > 2

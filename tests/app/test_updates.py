@@ -190,3 +190,75 @@ def test_zrle_update_of_a_ragged_screen_is_one_rectangle() -> None:
     rects = updates.take_update(pixels, NATIVE)
     assert rects is not None
     assert [(r.x, r.y, r.width, r.height) for r in rects] == [(0, 0, 53 * 8, 384)]
+
+
+BIG_COLS, BIG_ROWS = 100, 50
+
+
+def _apply_stopped(viewer: np.ndarray, truth: np.ndarray, updates: ViewerUpdates,
+                   stop: object) -> int:
+    rects = updates.take_update(truth, NATIVE, _identity, stop=stop)  # type: ignore[arg-type]
+    for rect in rects or []:
+        if rect.encoding == Encoding.COPY_RECT:
+            sx = int.from_bytes(rect.payload[:2], "big")
+            sy = int.from_bytes(rect.payload[2:], "big")
+            viewer[rect.y : rect.y + rect.height, rect.x : rect.x + rect.width] = viewer[
+                sy : sy + rect.height, sx : sx + rect.width
+            ].copy()
+        else:
+            data = np.frombuffer(rect.payload, dtype=np.uint8).reshape(rect.height, rect.width, 3)
+            viewer[rect.y : rect.y + rect.height, rect.x : rect.x + rect.width] = data
+    return len(rects or [])
+
+
+def test_an_update_stopped_early_sends_the_rest_on_the_next_request() -> None:
+    """A whole large screen with a slice that is over at once goes out a band of rows per
+    update (never less), and the viewer has all of it after enough requests."""
+    rng = np.random.default_rng(2)
+    truth = rng.integers(0, 255, size=(BIG_ROWS, BIG_COLS, 3), dtype=np.uint8)
+    viewer = np.zeros_like(truth)
+    updates = ViewerUpdates(BIG_COLS, BIG_ROWS, CW, CH)
+    updates.request(False, 0, 0, BIG_COLS, BIG_ROWS)
+    counts = []
+    for _ in range(10):
+        counts.append(_apply_stopped(viewer, truth, updates, lambda: True))
+        updates.request(True, 0, 0, BIG_COLS, BIG_ROWS)
+    assert counts[:3] == [1, 1, 1] and sum(counts) == 3  # bands of 20 rows of 100 cells
+    assert (viewer == truth).all()
+
+
+@settings(max_examples=150, deadline=None)
+@given(operations, st.lists(st.booleans(), min_size=1, max_size=20),
+       st.sampled_from([Encoding.RAW, Encoding.ZRLE]))
+def test_viewer_converges_with_updates_stopped_anywhere(
+    ops: list[tuple[str, int, int, int]], answers: list[bool], encoding: Encoding
+) -> None:
+    """Updates stopped after any band, with scrolls and changes in between, still bring the
+    viewer to the screen once it keeps asking."""
+    rng = np.random.default_rng(3)
+    truth = rng.integers(0, 255, size=(BIG_ROWS, BIG_COLS, 3), dtype=np.uint8)
+    viewer = np.zeros_like(truth)
+    updates = ViewerUpdates(BIG_COLS, BIG_ROWS, CW, CH)
+    updates.set_encodings([Encoding.COPY_RECT, encoding])
+    asked = iter(answers * 100)
+    updates.request(False, 0, 0, BIG_COLS, BIG_ROWS)
+    for op, a, b, c in ops:
+        if op == "scroll":
+            top, bottom = min(a, b) * 8, max(a, b) * 8
+            if bottom - top < 1:
+                continue
+            count = min(c * 7, bottom - top)
+            truth[top : bottom - count] = truth[top + count : bottom].copy()
+            truth[bottom - count : bottom] = rng.integers(0, 255, size=(count, BIG_COLS, 3))
+            updates.scroll(CellScroll(top, bottom, count))
+            updates.damage_cells(CellRect(0, bottom - count, BIG_COLS, count))
+        elif op == "draw":
+            truth[b * 8 : b * 8 + 8, a * 10 : a * 10 + 90] = c
+            updates.damage_cells(CellRect(a * 10, b * 8, 90, 8))
+        elif a:
+            _apply_stopped(viewer, truth, updates, lambda: next(asked, True))
+            updates.request(True, 0, 0, BIG_COLS, BIG_ROWS)
+    for _ in range(20):
+        _apply_stopped(viewer, truth, updates, lambda: next(asked, True))
+        updates.request(True, 0, 0, BIG_COLS, BIG_ROWS)
+    assert (viewer == truth).all()

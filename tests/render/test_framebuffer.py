@@ -250,3 +250,64 @@ def test_renderer_never_fails_on_what_a_source_says() -> None:
     x_cell = cell(renderer, 1, 0)
     assert colours(cell(renderer, 0, 0)) == colours(x_cell) != {palette.DEFAULT_BG}
     assert colours(cell(renderer, 5, 0)) == {palette.DEFAULT_BG}
+
+
+@settings(max_examples=150, deadline=None)
+@given(pieces=st.lists(st.sampled_from([*PIECES, b"", b""]), min_size=20, max_size=100),
+       answers=st.lists(st.booleans(), min_size=1, max_size=40))
+def test_stopped_renders_catch_up_with_a_full_render(pieces: list[bytes],
+                                                     answers: list[bool]) -> None:
+    """Renders stopped after any row (a time slice over), with output and scrolls coming in
+    between, leave rows to draw that later renders draw: once none is left, a viewer applying
+    every render's damage matches a full render."""
+    terminal = Terminal(8, 5)
+    renderer = Renderer(terminal)
+    renderer.render()
+    viewer = renderer.pixels.copy()
+    asked = iter(answers * 200)
+
+    def apply(damage: RenderDamage) -> None:
+        if damage.scroll is not None:
+            top, bottom, dy = damage.scroll
+            viewer[top : bottom - dy] = viewer[top + dy : bottom].copy()
+        for x, y, w, h in damage.rects:
+            viewer[y : y + h, x : x + w] = renderer.pixels[y : y + h, x : x + w]
+
+    def check() -> None:
+        reference = Renderer(terminal)
+        reference.render()
+        assert np.array_equal(viewer, reference.pixels)
+        assert np.array_equal(renderer.pixels, reference.pixels)
+
+    for piece in [*pieces, b""]:
+        if piece:
+            terminal.feed(piece)
+            continue
+        apply(renderer.render(stop=lambda: next(asked, True)))
+        if not renderer.pending:
+            check()
+    for _ in range(100):
+        if not renderer.pending:
+            break
+        apply(renderer.render(stop=lambda: True))
+    check()
+
+
+def test_a_stopped_render_draws_the_cursor_rows_and_one_more() -> None:
+    """A render stopped at once draws the rows the cursor left and entered, and one more
+    (so every render makes progress); the next one goes on from there."""
+    terminal = Terminal(10, 4)
+    renderer = Renderer(terminal)
+    renderer.render()
+    terminal.feed(b"a\r\nb\r\nc\r\nd\x1b[2;1H")
+    damage = renderer.render(stop=lambda: True)
+    assert renderer.pending
+    assert rows_of(damage) == {0, 1, 2}  # the cursor was on row 0, now on row 1
+    damage = renderer.render(stop=lambda: True)
+    assert rows_of(damage) == {3}
+    assert not renderer.pending
+
+
+def rows_of(damage: RenderDamage) -> set[int]:
+    return {row for _, y, _, h in damage.rects
+            for row in range(y // CELL_HEIGHT, (y + h) // CELL_HEIGHT)}

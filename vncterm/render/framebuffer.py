@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -150,6 +151,13 @@ class Renderer:
         self._drawn: list[list[Char]] = [[_UNKNOWN] * cols for _ in range(rows)]
         self._cursor_drawn: tuple[int, int] | None = None
         self._everything = True
+        # Rows a stopped render left to draw (their pixels may be behind the screen).
+        self._pending: set[int] = set()
+
+    @property
+    def pending(self) -> bool:
+        """Whether a stopped `render` left rows to draw (the next render draws them first)."""
+        return bool(self._pending)
 
     @property
     def width(self) -> int:
@@ -168,8 +176,12 @@ class Renderer:
         self._drawn = [[_UNKNOWN] * self.cols for _ in range(self.rows)]
         self._everything = True
 
-    def render(self) -> RenderDamage:
+    def render(self, stop: Callable[[], bool] | None = None) -> RenderDamage:
         """Bring ``pixels`` up to date with the terminal; returns what changed.
+
+        With ``stop`` (a time slice's "is it over?"), asked after each row: once it says
+        True the rows not drawn yet are kept (`pending`) and drawn by the next render, so a
+        screen that is costly to draw (500x200 cells of colours) is drawn over several slices.
 
         Never fails on what the source says: rows, a scroll or a cursor off the screen, and
         rows of the wrong length, are taken for what they can be (the screen is still drawn
@@ -196,25 +208,38 @@ class Renderer:
                 # Not a scroll the pixels can follow: redraw what it would have moved.
                 damage_rows.update(range(max(0, top), min(rows, bottom + 1)))
 
+        damage_rows |= self._pending
+        self._pending = set()
+
         cursor_drawn = self._cursor_drawn
         cursor = terminal.cursor if terminal.cursor_visible else None
         if cursor is not None and not (0 <= cursor[0] < self.cols and 0 <= cursor[1] < rows):
             cursor = None
+        # The rows the cursor leaves and enters are drawn first, so that what is known of
+        # the cursor's pixels stays true however early the render stops.
+        first: list[int] = []
         if cursor_drawn is not None and cursor_drawn != cursor:
             x, y = cursor_drawn
             _forget(self._drawn[y], x)
-            damage_rows.add(y)
-        if cursor is not None:
-            damage_rows.add(cursor[1])
+            first.append(y)
+        if cursor is not None and cursor[1] not in first:
+            first.append(cursor[1])
+        damage_rows.difference_update(first)
+        order = first + sorted(damage_rows)
 
         rects: list[Rect] = []
-        for y in sorted(damage_rows):
+        for index, y in enumerate(order):
             span = self._draw_row(y, cursor[0] if cursor is not None and cursor[1] == y else None)
             if span is not None:
                 x0, x1 = span
                 width = (x1 - x0) * CELL_WIDTH
                 rects.append((x0 * CELL_WIDTH, y * CELL_HEIGHT, width, CELL_HEIGHT))
+            # At least one row past the cursor's: every render makes progress.
+            if stop is not None and index >= len(first) and stop():
+                self._pending = set(order[index + 1 :])
+                break
         self._cursor_drawn = cursor
+        rects.sort(key=lambda rect: rect[1])
         return RenderDamage(pixel_scroll, _merge_rows(rects))
 
     def _scroll(
@@ -228,6 +253,12 @@ class Renderer:
         tail = [list(row) for row in drawn[bottom + 1 - count : bottom + 1]]
         drawn[top : bottom + 1 - count] = drawn[top + count : bottom + 1]
         drawn[bottom + 1 - count : bottom + 1] = tail
+        # Rows left to draw move with their pixels; those scrolled out of the region are gone.
+        self._pending = {
+            y - count if top <= y <= bottom else y
+            for y in self._pending
+            if not top <= y < top + count
+        }
         stale_rows = []
         if self._cursor_drawn is not None:
             x, y = self._cursor_drawn
