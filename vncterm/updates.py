@@ -259,15 +259,17 @@ def merge_for_compression(rects: list[CellRect]) -> list[CellRect]:
     return merged
 
 
-#: Most cells encoded between two questions to a ``stop`` (about 10 ms of Tight or ZRLE on
-#: cells of every colour, far less on text); a whole 80x24 screen is one band.
-_BAND_CELLS = 2048
+#: Most cells encoded between two questions to a ``stop`` (about 5 ms of Tight or ZRLE on
+#: cells of every colour, far less on text).
+_BAND_CELLS = 1024
+#: Rectangles up to this many cells are not cut (a whole 80x24 screen is one rectangle).
+_UNCUT_CELLS = 2048
 
 
 def _bands(rect: CellRect) -> list[CellRect]:
     """``rect`` as bands of whole rows, each of at most `_BAND_CELLS` cells (or one row)."""
     rows = max(1, _BAND_CELLS // max(rect.width, 1))
-    if rect.height <= rows or rect.width * rect.height <= _BAND_CELLS:
+    if rect.height <= rows or rect.width * rect.height <= _UNCUT_CELLS:
         return [rect]
     return [CellRect(rect.x, y, rect.width, min(rows, rect.y + rect.height - y))
             for y in range(rect.y, rect.y + rect.height, rows)]
