@@ -95,9 +95,13 @@ class Limits:
     #: Seconds of emulator work all the consoles of one process do in one reactor turn, shared
     #: out round-robin (vncterm.feedscheduler): the bound on what a flood delays the rest by.
     feed_turn_seconds: float = 0.005
-    #: Smallest piece of console output fed at once when the emulator is slow on it (a
-    #: hostile stream), so that a time slice is checked inside a large chunk.
-    feed_min_chunk_bytes: int = 64
+    #: Seconds of drawing a frame, or of encoding it for one viewer, at a time on a large
+    #: screen (500x200 cells of colours cost up to a second): the rest is drawn in later
+    #: slices and sent in later updates.
+    frame_slice_seconds: float = 0.002
+    #: Screens up to this many cells draw and send a frame whole (a few milliseconds; in
+    #: parts it would cost the viewer a round trip per part).
+    frame_slice_min_cells: int = 10_000
     #: What the terminal emulator keeps of hostile input (vncterm.terminal.emulator).
     terminal: TerminalLimits = DEFAULT_TERMINAL_LIMITS
 

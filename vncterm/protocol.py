@@ -377,9 +377,9 @@ class RfbViewerProtocol(Protocol):
         if notices:
             self.updates.force()
         pixels = self._draw_view if self.view.private else self.session.renderer.pixels
-        # Within a time slice: a screen costly to encode goes out over several updates.
+        # Within a time slice: a large screen costly to encode goes out in several updates.
         rects = self.updates.take_update(pixels, self.server.pixel_format,
-                                         stop=self.session.slice_stop())
+                                         stop=self.session.frame_stop())
         if rects is None:
             return
         self.server.send_framebuffer_update(notices + rects)

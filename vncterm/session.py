@@ -211,16 +211,26 @@ class ConsoleSession:
 
     # -- emulation ---------------------------------------------------------------------------
 
-    def slice_stop(self, seconds: float | None = None) -> Callable[[], bool]:
-        """A time slice starting now (at most `Limits.feed_slice_seconds`): "is it over?"."""
+    def slice_stop(self, seconds: float) -> Callable[[], bool]:
+        """A time slice of ``seconds`` (at most `Limits.feed_slice_seconds`) starting now:
+        "is it over?"."""
         timer = self._timer
-        deadline = timer() + min(seconds or self.limits.feed_slice_seconds,
-                                 self.limits.feed_slice_seconds)
+        deadline = timer() + min(seconds, self.limits.feed_slice_seconds)
 
         def over() -> bool:
             return timer() >= deadline
 
         return over
+
+    def frame_stop(self) -> Callable[[], bool] | None:
+        """The slice for drawing a frame, or encoding it for one viewer: None (all at once)
+        up to `Limits.frame_slice_min_cells` cells, where a frame costs a few milliseconds
+        and one in parts would cost the viewer a round trip per part; on larger screens,
+        where a frame of colours costs up to a second, `Limits.frame_slice_seconds`."""
+        terminal = self.terminal
+        if terminal.cols * terminal.rows <= self.limits.frame_slice_min_cells:
+            return None
+        return self.slice_stop(self.limits.frame_slice_seconds)
 
     def _frame_waited(self) -> bool:
         """A frame drawn only in part, which a viewer waits for."""
@@ -330,7 +340,7 @@ class ConsoleSession:
             return
         self._changed = False
         self._last_render = self.reactor.seconds()
-        damage = self._renderer.render(stop=stop or self.slice_stop())
+        damage = self._renderer.render(stop=stop or self.frame_stop())
         if self._renderer.pending:
             self._changed = True
             if self._frame_waited():

@@ -214,3 +214,21 @@ def test_a_frame_too_costly_for_one_slice_is_finished_in_later_ones() -> None:
     assert not session.renderer.pending
     assert viewer.rows >= set(range(59))
     assert viewer.frames > 2
+
+
+def test_a_frame_of_an_ordinary_screen_is_drawn_and_sent_whole() -> None:
+    """Up to the cells a frame costs a few milliseconds for (80x24 and well beyond), a frame
+    is never cut into parts, each of which would cost its viewer a round trip."""
+    reactor = MemoryReactorClock()
+    session = ConsoleSession(reactor, MemorySource(), columns=100, rows=40,
+                             timer=Ticking(0.001))
+    session.start()
+    viewer = FakeViewer()
+    session.attach(viewer, shared=True)  # type: ignore[arg-type]
+    frames = viewer.frames
+    session.console_output(b"\x1b[H" + b"x" * 3999)
+    for _ in range(100):
+        one_turn(reactor)
+    assert not session.renderer.pending
+    assert viewer.frames == frames + 1 and viewer.rows == set(range(40))
+    assert session.frame_stop() is None
