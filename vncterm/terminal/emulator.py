@@ -46,6 +46,7 @@ from vncterm.limits import DEFAULT_TERMINAL_LIMITS, TerminalLimits
 from vncterm.terminal.scrollback import (
     DEFAULT_SCROLLBACK_LINES,
     EMPTY_LINE,
+    BLANK,
     PackedLine,
     Scrollback,
     compact,
@@ -114,9 +115,10 @@ _DECAWM = modes.DECAWM
 _LAT1_MAP = charsets.LAT1_MAP
 
 #: A run `_Screen.draw_plain` takes in one call: printable ASCII, CR, LF, HT and BS (bounded,
-#: so that one huge feed does not become millions of line strings at once, and one step of
-#: `_Stream.feed_text` stays short even where the run is drawn a character at a time).
-_PLAIN_RUN = re.compile(r"[\x20-\x7e\r\n\t\x08]{1,2048}")
+#: so that one huge feed does not become millions of line strings at once; a feed's text is a
+#: chunk of at most a few KiB anyway, so one step of `_Stream.feed_text` stays within a few
+#: milliseconds even where the run is drawn a character at a time).
+_PLAIN_RUN = re.compile(r"[\x20-\x7e\r\n\t\x08]{1,8192}")
 _PLAIN_TOKENS = re.compile(r"[\x20-\x7e]+|[\r\n\t\x08]")
 _TAB_OR_BACKSPACE = re.compile(r"([\t\x08])")
 #: A complete CSI of digits and semicolons (after an optional ``?``) with a letter as final
@@ -137,7 +139,8 @@ _MAX_CELLS_PER_RENDITION = 1024
 _MAX_SGR_RESULTS = 4096
 _MAX_CSI_PARAMETERS = 4096
 
-_DEFAULT_CELL = Char(" ", "default", "default", reverse=False)
+#: The default blank: the very object the scrollback compares with (an identity test there).
+_DEFAULT_CELL = BLANK
 
 
 def _renumber(

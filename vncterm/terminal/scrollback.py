@@ -34,7 +34,9 @@ Clusters = tuple[tuple[int, str], ...]
 #: A stored line: (text, runs, clusters), the fields of `CompactLine`, in an exact tuple.
 PackedLine = tuple[str, Runs, Clusters]
 
-_BLANK = Char(" ")
+#: A blank cell in the default rendition (the emulator's default cell is this object).
+BLANK = Char(" ", "default", "default", reverse=False)
+_BLANK = BLANK
 _DEFAULT_ATTRIBUTES: Attributes = tuple(_BLANK)[1:]
 
 _data_of = itemgetter(0)
@@ -105,10 +107,11 @@ def compact(line: Mapping[int, Char] | None, columns: int) -> PackedLine:
         # walking them one by one.
         cells = list(map(line.__getitem__, range(count)))
         first = cells[0]
-        if len(first.data) == 1:
+        last = cells[-1]
+        if len(first.data) == 1 and (last is first or last.data == ""):
             # One cell throughout, or one wide character and its stub (a repeated
             # character): no per-cell work at all.
-            if cells.count(first) == count:
+            if last is first and cells.count(first) == count:
                 return compact_text(first.data * count, first[1:], columns)
             stub = cells[1]
             if (stub.data == "" and stub[1:] == first[1:] and count % 2 == 0
