@@ -44,9 +44,9 @@ from pyte.screens import Char, Savepoint, StaticDefaultDict, wcwidth
 
 from vncterm.limits import DEFAULT_TERMINAL_LIMITS, TerminalLimits
 from vncterm.terminal.scrollback import (
+    BLANK,
     DEFAULT_SCROLLBACK_LINES,
     EMPTY_LINE,
-    BLANK,
     PackedLine,
     Scrollback,
     compact,
