@@ -248,7 +248,9 @@ class ConsoleSession:
         terminal = self.terminal
         echo = self._echo
         checkpoint = echo.next_checkpoint(self.reactor.seconds())
-        if terminal.backlog:
+        fed_before = self._bytes_fed
+        changed = terminal.backlog
+        if changed:
             terminal.resume(stop=over)
         while self._pending and not terminal.backlog:
             data = self._pending.popleft()
@@ -264,7 +266,8 @@ class ConsoleSession:
                 break  # maybe the echo: show it before emulating more
             if over():
                 break
-        self._changed = True
+        if changed or self._bytes_fed != fed_before:
+            self._changed = True
         echoed = echo.fed(self.reactor.seconds(), self._bytes_fed)
         replies = terminal.take_replies()
         if replies:
