@@ -234,8 +234,8 @@ def test_an_update_stopped_early_sends_the_rest_on_the_next_request() -> None:
 def test_viewer_converges_with_updates_stopped_anywhere(
     ops: list[tuple[str, int, int, int]], answers: list[bool], encoding: Encoding
 ) -> None:
-    """Updates stopped after any band, with scrolls and changes in between, still bring the
-    viewer to the screen once it keeps asking."""
+    """Updates stopped after any band, with scrolls (either way) and changes in between,
+    still bring the viewer to the screen once it keeps asking."""
     rng = np.random.default_rng(3)
     truth = rng.integers(0, 255, size=(BIG_ROWS, BIG_COLS, 3), dtype=np.uint8)
     viewer = np.zeros_like(truth)
@@ -248,11 +248,16 @@ def test_viewer_converges_with_updates_stopped_anywhere(
             top, bottom = min(a, b) * 8, max(a, b) * 8
             if bottom - top < 1:
                 continue
-            count = min(c * 7, bottom - top)
-            truth[top : bottom - count] = truth[top + count : bottom].copy()
-            truth[bottom - count : bottom] = rng.integers(0, 255, size=(count, BIG_COLS, 3))
-            updates.scroll(CellScroll(top, bottom, count))
-            updates.damage_cells(CellRect(0, bottom - count, BIG_COLS, count))
+            count = min(abs(c) * 7, bottom - top)
+            if c > 0:
+                truth[top : bottom - count] = truth[top + count : bottom].copy()
+                exposed = bottom - count
+            else:
+                truth[top + count : bottom] = truth[top : bottom - count].copy()
+                exposed = top
+            truth[exposed : exposed + count] = rng.integers(0, 255, size=(count, BIG_COLS, 3))
+            updates.scroll(CellScroll(top, bottom, count if c > 0 else -count))
+            updates.damage_cells(CellRect(0, exposed, BIG_COLS, count))
         elif op == "draw":
             truth[b * 8 : b * 8 + 8, a * 10 : a * 10 + 90] = c
             updates.damage_cells(CellRect(a * 10, b * 8, 90, 8))
