@@ -110,7 +110,7 @@ def item_emulate(settings: Settings) -> ItemResult:
 # -- 11b: a hostile guest beside a normal one ----------------------------------------------------
 
 
-def proxy_config(columns: int, rows: int, start_file: Path) -> str:
+def proxy_config(columns: int, rows: int, start_dir: Path) -> str:
     from consoleproxy.auth import hash_password
 
     program = REPO / "bench" / "hostile_console.py"
@@ -135,7 +135,7 @@ def proxy_config(columns: int, rows: int, start_file: Path) -> str:
           [[vms.consoles]]
           uuid = "{HOSTILE}"
           protocol = "rfb"
-          backend = "command:{PYTHON} {program} --start-file {start_file} --seconds 900"
+          backend = "command:{PYTHON} {program} --start-dir {start_dir} --seconds 900"
         """)
 
 
@@ -266,9 +266,11 @@ def run_phase(proxy: peers.Proxy, viewer: tuple[socket.socket, int, int], name: 
 
 
 def item_beside(workdir: Path, settings: Settings, columns: int, rows: int) -> ItemResult:
-    start_file = workdir / f"hostile-start-{columns}x{rows}"
+    start_dir = workdir / f"hostile-{columns}x{rows}"
+    start_dir.mkdir(exist_ok=True)
+    start_file = start_dir / "start"
     start_file.unlink(missing_ok=True)
-    proxy = peers.start_proxy(workdir, proxy_config(columns, rows, start_file),
+    proxy = peers.start_proxy(workdir, proxy_config(columns, rows, start_dir),
                               name=f"consoleproxy-hostile-{columns}x{rows}")
     phases: list[Phase] = []
     try:
@@ -300,6 +302,9 @@ def item_beside(workdir: Path, settings: Settings, columns: int, rows: int) -> I
                   percentile(phase.calls, 0.5) * 1000, percentile(phase.calls, 0.99) * 1000,
                   len(phase.calls), phase.failed_calls,
                   phase.hostile_frames / settings.seconds if phase.hostile_frames else "")
+    if phases and phases[-1].hostile_frames < settings.seconds:
+        table.notes.append("the hostile console's own viewer got under a frame a second: "
+                           "did the hostile guest stream at all? (its log: --keep)")
     table.notes.append("echo = KeyEvent sent -> first update covering the normal console's "
                        "first line; a key 20-50 ms after each echo, an XML-RPC call every "
                        "10-20 ms from another client")

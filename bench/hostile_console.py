@@ -1,7 +1,8 @@
 """The console programs of item 11: a hostile guest and a normal one.
 
-By default it is the hostile guest: once ``--start-file`` exists (at once without it) it
-writes the costliest output known for the emulator (`vncterm.terminal.hostile.WORST`, 4 KiB
+By default it is the hostile guest: once a file ``start`` appears in ``--start-dir`` (a
+directory that exists from the start, so that a sandboxed console sees it; at once without
+it) it writes the costliest output known for the emulator (`vncterm.terminal.hostile.WORST`, 4 KiB
 of each in turn) as fast as the console takes it. With ``--echo`` it is the normal guest: it
 answers each key at once by rewriting its first line (the key and a count), so a viewer
 knows its key was echoed when an update touching row 1 arrives.
@@ -35,9 +36,9 @@ def write_all(fd: int, data: bytes, deadline: float) -> bool:
     return True
 
 
-def hostile(start_file: Path | None, deadline: float) -> None:
+def hostile(start_dir: Path | None, deadline: float) -> None:
     out = sys.stdout.fileno()
-    while start_file is not None and not start_file.exists():
+    while start_dir is not None and not (start_dir / "start").exists():
         if time.monotonic() >= deadline:
             return
         time.sleep(0.05)
@@ -67,8 +68,8 @@ def echo(deadline: float) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=600.0, help="stop after this long")
-    parser.add_argument("--start-file", type=Path,
-                        help="the hostile guest starts writing once this file exists")
+    parser.add_argument("--start-dir", type=Path,
+                        help="the hostile guest starts writing once DIR/start exists")
     parser.add_argument("--echo", action="store_true", help="be the normal guest")
     args = parser.parse_args()
     deadline = time.monotonic() + args.seconds
@@ -76,7 +77,7 @@ def main() -> None:
         if args.echo:
             echo(deadline)
         else:
-            hostile(args.start_file, deadline)
+            hostile(args.start_dir, deadline)
     except OSError:
         pass  # the console closed
 

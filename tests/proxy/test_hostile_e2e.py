@@ -33,6 +33,8 @@ pytestmark = pytest.mark.e2e
 DEADLINE = 20.0
 NORMAL = "22222222-2222-4222-8222-222222222222"
 HOSTILE = "33333333-3333-4333-8333-333333333333"
+#: The hostile guest's console as raw text (the same session): shows that it streams.
+HOSTILE_RAW = "44444444-4444-4444-8444-444444444444"
 
 HOSTILE_GUEST = textwrap.dedent("""
     import os, sys, time
@@ -157,6 +159,22 @@ class BoundedTransport(xmlrpc.client.Transport):
         return connection
 
 
+def assert_streaming(port: int, session: str) -> None:
+    """The hostile guest is writing its worst output (read raw through its vt100 console)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=DEADLINE) as sock:
+        sock.sendall(f"CONNECT /console?ref=OpaqueRef:{HOSTILE_RAW}&session_id={session} "
+                     "HTTP/1.0\r\n\r\n".encode())
+        received = b""
+        deadline = time.monotonic() + DEADLINE
+        while len(received) < 256 * 1024 and time.monotonic() < deadline:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            received += chunk
+    assert received.startswith(b"HTTP/1.1 200"), received[:100]
+    assert len(received) >= 256 * 1024 and b"\x1b#8" in received, len(received)
+
+
 @pytest.fixture
 def proxy(tmp_path: Path) -> Iterator[int]:
     (tmp_path / "hostile.py").write_text(HOSTILE_GUEST)
@@ -180,6 +198,10 @@ def proxy(tmp_path: Path) -> Iterator[int]:
           uuid = "{HOSTILE}"
           protocol = "rfb"
           backend = "command:{sys.executable} {tmp_path / 'hostile.py'}"
+          [[vms.consoles]]
+          uuid = "{HOSTILE_RAW}"
+          protocol = "vt100"
+          backend = "command:{sys.executable} {tmp_path / 'hostile.py'}"
     """))
     with consoleproxy(["--config", str(tmp_path / "proxy.toml"),
                        "--listen", "tcp:0:interface=127.0.0.1",
@@ -196,7 +218,7 @@ def test_a_hostile_guest_slows_only_itself(proxy: int) -> None:
         reply = server.session.login_with_password("root", PASSWORD, "1.0", "e2e")
         assert reply["Status"] == "Success"
         session = reply["Value"]
-        time.sleep(1.0)  # the hostile guest is well under way
+        assert_streaming(proxy, session)
         normal = Viewer(proxy, session, NORMAL)
         try:
             normal.wait_for("ready")
