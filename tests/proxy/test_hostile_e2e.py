@@ -4,7 +4,7 @@ The hostile guest writes the costliest output known for the emulator
 (`vncterm.terminal.hostile`) as fast as its console takes it; the normal guest echoes each
 key on its first line. While the hostile one streams, a viewer of the normal console sees its
 keys echoed, XML-RPC answers, and the hostile console itself still serves a viewer. Deadlines
-are generous: this checks behaviour (nothing starves), not speed (bench item 9 measures that).
+are generous: this checks behaviour (nothing starves), not speed (bench item 11 measures that).
 """
 
 from __future__ import annotations
