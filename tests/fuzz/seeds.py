@@ -58,6 +58,13 @@ def seeds(target: str) -> list[bytes]:
                   b"\x05" + _framed(b"x" * 300)]
     elif target == "xmlrpc":
         corpus = _xmlrpc_calls()
+    elif target == "emulator":
+        from vncterm.terminal.hostile import WORST, fill
+
+        boot = (HERE.parent / "data" / "linux-boot-busybox-serial.raw").read_bytes()
+        corpus = [b"\x00" + boot[:4000], b"\x01" + boot[4000:8000],
+                  *(bytes([index % 4]) + fill(sequence)[:4000]
+                    for index, sequence in enumerate(WORST.values()))]
     return corpus + kept_crashers(target)
 
 

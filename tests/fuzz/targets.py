@@ -2,7 +2,9 @@
 machine's contract on any input.
 
 A target takes one input (bytes) and raises AssertionError when the contract is broken;
-any other exception escaping a target is a bug in the machine. The same targets are driven
+any other exception escaping a target is a bug in the machine. A target may return the
+seconds of the part its time bound is about (the emulator's: the feed, not building a
+500x200 screen or drawing it); otherwise the whole call is timed. The same targets are driven
 by Hypothesis in the suite (``test_fuzz.py``, a short run), by ``python -m tests.fuzz`` for
 long runs (Hypothesis or, when installed, atheris' coverage-guided engine), and by the replay
 of every input kept under ``crashers/``.
@@ -16,6 +18,9 @@ Contracts:
 * ``websocket``: any bytes after an accepted upgrade give stream data, pongs or a Closed
   event; splitting never changes the data, the pongs or who closed.
 * ``xmlrpc``: any body gets a well-formed methodResponse (a value or a fault).
+* ``emulator``: any console output, at 80x24, at the largest size or a tiny one, is
+  emulated and rendered without an exception, and the cursor stays on the screen. (The
+  structured cost harness, steering towards slow inputs, is ``tests/terminal/test_fuzz_cost.py``.)
 
 Each target's input is capped at :data:`MAX_INPUT` bytes; the first byte of an input is
 spent choosing how to split the rest, so the engines explore splits too.
@@ -25,6 +30,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import time
 import xmlrpc.client
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -51,7 +57,7 @@ class FuzzTarget:
     """A named fuzz target with its per-input time budget (seconds, for MAX_INPUT bytes)."""
 
     name: str
-    run: Callable[[bytes], None]
+    run: Callable[[bytes], float | None]
     #: The bound an input of MAX_INPUT bytes must meet in a long run on an idle machine.
     budget: float
 
@@ -196,6 +202,30 @@ def fuzz_xmlrpc(data: bytes) -> None:
         pass
 
 
+# -- emulator -------------------------------------------------------------------------------------
+
+_SIZES: Final = ((80, 24), (500, 200), (10, 3), (1, 1))
+
+
+def fuzz_emulator(data: bytes) -> float:
+    """The terminal emulator and the renderer (vncterm.terminal, vncterm.render); returns
+    the seconds the feed took."""
+    from vncterm.render.framebuffer import Renderer
+    from vncterm.terminal.emulator import Terminal
+
+    columns, rows = _SIZES[data[0] % len(_SIZES)] if data else _SIZES[0]
+    terminal = Terminal(columns, rows, scrollback_lines=100)
+    renderer = Renderer(terminal)
+    renderer.render()
+    started = time.perf_counter()
+    terminal.feed(data[1:])
+    took = time.perf_counter() - started
+    renderer.render()
+    x, y = terminal.cursor
+    assert 0 <= x < columns and 0 <= y < rows, (x, y)
+    return took
+
+
 # -- the table ------------------------------------------------------------------------------------
 
 TARGETS: Final = {
@@ -205,5 +235,7 @@ TARGETS: Final = {
         FuzzTarget("rfb", fuzz_rfb, budget=0.050),
         FuzzTarget("websocket", fuzz_websocket, budget=0.020),
         FuzzTarget("xmlrpc", fuzz_xmlrpc, budget=0.050),
+        # The issue's bound for 4 KiB at the largest size (80x24's is 20 ms).
+        FuzzTarget("emulator", fuzz_emulator, budget=0.100),
     )
 }
