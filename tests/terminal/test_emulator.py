@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -353,13 +354,25 @@ def test_cursor_motion_alone_is_no_damage() -> None:
     assert terminal.take_damage() == Damage(frozenset(), None)
 
 
+def test_a_zero_width_character_joined_to_the_row_above_damages_it() -> None:
+    """A zero-width character at the start of a row joins the last cell of the row above,
+    and that row is damaged, whatever the character (a mark, a joiner, a selector)."""
+    for joined in ("\u0301", "\u200d", "\u200b\u0301", "\ufe0f"):
+        terminal = fed(b"abcd\r\n", cols=4, rows=3)
+        terminal.take_damage()
+        terminal.feed(joined.encode())
+        assert terminal.row(0)[3].data == unicodedata.normalize("NFC", "d" + joined)
+        assert terminal.take_damage() == Damage(frozenset({0, 1}), None)
+
+
 DAMAGE_PIECES = [
     b"x", b"hello world", b"\r\n", b"\n", b"\r", b"\t", b"\x08", b"\x1b[2J", b"\x1b[J",
     b"\x1b[1J", b"\x1b[K", b"\x1b[1K", b"\x1b[2K", b"\x1b[31m", b"\x1b[0m", b"\x1b[44m",
     b"\x1b[7m", b"\x1b[H", b"\x1b[3;4H", b"\x1b[6;1H", b"\x1bM", b"\x1bD", b"\x1bE",
     b"\x1b[2;5r", b"\x1b[3;4r", b"\x1b[r", b"\x1b[2S", b"\x1b[T", b"\x1b[2L", b"\x1b[M",
     b"\x1b[2P", b"\x1b[3@", b"\x1b[4X", b"\x1b[?1049h", b"\x1b[?1049l", b"\x1b[?47h",
-    "\u4e00\u4e8c".encode(), "e\u0301".encode(), b"\xcc\x81", b"\x1b[?5h", b"\x1b[?5l",
+    "\u4e00\u4e8c".encode(), "e\u0301".encode(), b"\xcc\x81", "\u200d".encode(),
+    b"\x1b[?5h", b"\x1b[?5l",
     b"\x1b[3b", b"\x1bc", b"\x1b#8", b"\x1b[?7l", b"\x1b[?7h", b"\x1b[4h", b"\x1b[4l",
     b"\x1b[?6h", b"\x1b[?6l", b"\x1b7", b"\x1b8", b"\x1b[10C", b"\x1b[5A",
 ]

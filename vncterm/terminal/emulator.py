@@ -500,10 +500,6 @@ class _Screen(pyte.Screen):
             self._insert_text(data)
             return
         cursor = self.cursor
-        first = data[0]
-        if cursor.x == 0 and first >= "\u0300" and cursor.y and unicodedata.combining(first):
-            # pyte joins the mark to the last cell of the previous row without marking it.
-            self.dirty.add(cursor.y - 1)
         self.last_char = data[-1]
         text = data.translate(self.g1_charset if self.charset else self.g0_charset)
         attrs = cursor.attrs
@@ -565,6 +561,7 @@ class _Screen(pyte.Screen):
                         above[columns - 1] = last._replace(
                             data=unicodedata.normalize("NFC", last.data + char)
                         )
+                        dirty.add(cursor.y - 1)
             else:
                 continue  # Not printable (wcwidth -1): skipped, the rest is still drawn.
             if width > 0:
