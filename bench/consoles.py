@@ -74,7 +74,7 @@ def harness(source_kind: str, content_kind: str, counts: list[int], trace: bool)
 
     from vncterm.backends.command import CommandSource
     from vncterm.session import ConsoleSession
-    from vncterm.terminal.emulator import TERM_NAME
+    from vncterm.terminal import TERM_NAME
 
     globalLogBeginner.beginLoggingTo([lambda event: None], redirectStandardIO=False)
     if content_kind == "boot":

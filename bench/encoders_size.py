@@ -18,7 +18,7 @@ from vncterm.render.framebuffer import Renderer
 from vncterm.rfb.constants import Encoding
 from vncterm.rfb.encoders import EncoderState
 from vncterm.rfb.pixelformat import NATIVE, PixelFormat
-from vncterm.terminal.emulator import Terminal
+from vncterm.terminal import Terminal
 
 CAPTURE = Path(__file__).parent.parent / "tests/data/linux-boot-busybox-serial.raw"
 ENCODINGS = (Encoding.RAW, Encoding.HEXTILE, Encoding.ZRLE, Encoding.TIGHT)

@@ -70,7 +70,7 @@ FULL = Settings(rounds=5, seconds=10.0, sizes=((80, 24), (500, 200)), budget=200
 
 def emulate_ms(sequence: bytes, columns: int, rows: int, rounds: int) -> float:
     """Median ms to emulate 4 KiB of ``sequence`` on a screen full of text."""
-    from vncterm.terminal.emulator import Terminal
+    from vncterm.terminal import Terminal
     from vncterm.terminal.hostile import fill, full_screen
 
     data = fill(sequence)

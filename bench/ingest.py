@@ -55,7 +55,7 @@ sys.path.insert(0, str(ROOT))
 import pyte  # noqa: E402
 
 from vncterm.render.framebuffer import Renderer  # noqa: E402
-from vncterm.terminal.emulator import Terminal  # noqa: E402
+from vncterm.terminal import Terminal  # noqa: E402
 
 BOOT = (ROOT / "tests" / "data" / "linux-boot-busybox-serial.raw").read_bytes()
 CHUNK = 4096

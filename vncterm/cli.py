@@ -35,7 +35,7 @@ from vncterm.protocol import RfbViewerFactory
 from vncterm.recording import Recording
 from vncterm.sandbox import Confinement, ConfinementError, ConfinementPolicy
 from vncterm.session import ConsoleSession
-from vncterm.terminal.emulator import TERM_NAME
+from vncterm.terminal import TERM_NAME
 from vncterm.textaccess import is_local_address, make_text_site, may_listen_on
 
 log = Logger()

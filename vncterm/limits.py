@@ -102,7 +102,7 @@ class Limits:
     #: Screens up to this many cells draw and send a frame whole (a few milliseconds; in
     #: parts it would cost the viewer a round trip per part).
     frame_slice_min_cells: int = 10_000
-    #: What the terminal emulator keeps of hostile input (vncterm.terminal.emulator).
+    #: What the terminal emulator keeps of hostile input (vncterm.terminal).
     terminal: TerminalLimits = DEFAULT_TERMINAL_LIMITS
 
 

@@ -30,7 +30,7 @@ from vncterm.consolelog import (
     open_file,
     rotate_previous_run,
 )
-from vncterm.terminal.emulator import TERM_NAME
+from vncterm.terminal import TERM_NAME
 
 __all__ = [
     "ASCIICAST_VERSION",

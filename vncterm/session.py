@@ -23,7 +23,7 @@ from vncterm.echowatch import EchoWatch
 from vncterm.feedscheduler import FeedScheduler
 from vncterm.limits import DEFAULT_LIMITS, Limits
 from vncterm.render.framebuffer import CELL_HEIGHT, CELL_WIDTH, Renderer
-from vncterm.terminal.emulator import Terminal
+from vncterm.terminal import Terminal
 from vncterm.terminal.scrollback import DEFAULT_SCROLLBACK_LINES
 from vncterm.updates import CellRect, CellScroll, ViewerUpdates
 

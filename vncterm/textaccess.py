@@ -46,7 +46,7 @@ from twisted.web.resource import IResource, Resource
 from twisted.web.server import Site
 
 from vncterm.render.framebuffer import Renderer, snapshot_png
-from vncterm.terminal.emulator import Terminal
+from vncterm.terminal import Terminal
 from vncterm.view import ViewerView
 
 __all__ = [

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vncterm.terminal.emulator import Char, Damage, Terminal
+from vncterm.terminal import Char, Damage, Terminal
 
 #: Lines one wheel notch scrolls.
 WHEEL_LINES = 3

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from vncterm.demo import boot_then_banner
-from vncterm.terminal.emulator import Terminal
+from vncterm.terminal import Terminal
 
 
 def test_long_commands_wrap_after_the_replayed_boot(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from vncterm import heap
-from vncterm.terminal.emulator import Terminal
+from vncterm.terminal import Terminal
 
 
 @pytest.fixture

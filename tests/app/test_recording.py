@@ -13,7 +13,7 @@ from twisted.internet.task import Clock
 
 from vncterm.consolelog import DEFAULT_FLUSH_INTERVAL
 from vncterm.recording import AsciicastEncoder, Recording
-from vncterm.terminal.emulator import TERM_NAME
+from vncterm.terminal import TERM_NAME
 
 WALL = 1_700_000_000.75
 

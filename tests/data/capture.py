@@ -391,7 +391,7 @@ class Recorder:
 
     def __post_init__(self) -> None:
         sys.path.insert(0, str(REPOSITORY))
-        from vncterm.terminal.emulator import Terminal
+        from vncterm.terminal import Terminal
 
         self.terminal = Terminal(COLUMNS, ROWS)
 

@@ -211,7 +211,7 @@ def fuzz_emulator(data: bytes) -> float:
     """The terminal emulator and the renderer (vncterm.terminal, vncterm.render); returns
     the seconds the feed took."""
     from vncterm.render.framebuffer import Renderer
-    from vncterm.terminal.emulator import Terminal
+    from vncterm.terminal import Terminal
 
     columns, rows = _SIZES[data[0] % len(_SIZES)] if data else _SIZES[0]
     terminal = Terminal(columns, rows, scrollback_lines=100)

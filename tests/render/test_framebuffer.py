@@ -19,7 +19,7 @@ from vncterm.render.framebuffer import (
     Renderer,
     snapshot_png,
 )
-from vncterm.terminal.emulator import Char, Damage, Terminal
+from vncterm.terminal import Char, Damage, Terminal
 
 RED = palette.ANSI_16[1]
 BRIGHT_GREEN = palette.ANSI_16[10]

@@ -10,14 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vncterm.terminal.emulator import (
-    ANSWERBACK_PRIMARY_DA,
-    ANSWERBACK_SECONDARY_DA,
-    TERM_NAME,
-    Char,
-    Damage,
-    Terminal,
-)
+from vncterm.terminal import TERM_NAME, Char, Damage, Terminal
+from vncterm.terminal.screen import ANSWERBACK_PRIMARY_DA, ANSWERBACK_SECONDARY_DA
 
 DATA = Path(__file__).parent.parent / "data"
 BOOT = (DATA / "linux-boot-busybox-serial.raw").read_bytes()

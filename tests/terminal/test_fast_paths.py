@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vncterm.terminal.emulator import Char, Terminal
+from vncterm.terminal import Char, Terminal
 from vncterm.terminal.scrollback import compact, compact_text
 
 DATA = Path(__file__).parent.parent / "data"

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vncterm.terminal.emulator import Terminal
+from vncterm.terminal import Terminal
 
 DATA = Path(__file__).parent.parent / "data"
 CAPTURES = {path.stem: path.read_bytes() for path in sorted(DATA.glob("*.raw"))}

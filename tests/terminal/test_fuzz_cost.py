@@ -30,7 +30,7 @@ from tests.terminal.test_fuzz import HOSTILE
 from vncterm.render.framebuffer import Renderer
 from vncterm.rfb.encoders import ENCODERS, STATEFUL_ENCODERS, EncoderState
 from vncterm.rfb.pixelformat import NATIVE
-from vncterm.terminal.emulator import Terminal
+from vncterm.terminal import Terminal
 from vncterm.terminal.hostile import WORST, fill, full_screen
 
 LONG = bool(os.environ.get("FUZZ_LONG"))

@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 from wcwidth import wcwidth
 
-from vncterm.terminal.emulator import Terminal
+from vncterm.terminal import Terminal
 
 DATA = Path(__file__).parent.parent / "data"
 MANIFEST: dict[str, dict[str, object]] = json.loads(

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from vncterm.limits import TerminalLimits
 from vncterm.render.framebuffer import Renderer
-from vncterm.terminal.emulator import Char, Terminal
+from vncterm.terminal import Char, Terminal
 from vncterm.terminal.hostile import WORST, fill, full_screen
 
 

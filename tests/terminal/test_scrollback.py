@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vncterm.terminal.emulator import Terminal
+from vncterm.terminal import Terminal
 from vncterm.terminal.scrollback import CompactLine, Scrollback, compact
 
 

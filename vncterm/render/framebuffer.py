@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from vncterm.render import palette
 from vncterm.render.font import CELL_HEIGHT, CELL_WIDTH, text_glyph
-from vncterm.terminal.emulator import Char, Damage
+from vncterm.terminal import Char, Damage
 
 __all__ = [
     "CELL_HEIGHT",

@@ -1,7 +1,7 @@
 """The keyboard: RFB KeyEvents (X11 keysyms, RFC 6143 7.5.4) -> bytes for the console.
 
 Bytes are what xterm sends (xterm ctlseqs, "PC-Style Function Keys"), matching
-`vncterm.terminal.emulator.TERM_NAME`. `Keyboard` keeps which modifiers are held; keys act
+`vncterm.terminal.TERM_NAME`. `Keyboard` keeps which modifiers are held; keys act
 only when pressed. Modifiers on cursor, editing and function keys are encoded xterm-style
 (``ESC [ 1 ; 5 A`` is Ctrl+Up: 1 + Shift 1 + Alt 2 + Ctrl 4). Alt and Meta prefix other keys
 with ESC. AltGr (ISO_Level3_Shift) is not Alt: the viewer already sends the resulting keysym.

@@ -1,0 +1,1308 @@
+"""The screen: pyte's Screen with damage, scroll regions, the alternate screen, modes, cursor
+saving as xterm does it, SGR, drawing, and replies to queries.
+
+What pyte 0.8.2 lacks and this adds: damage since the last look (the rows whose cells
+changed, plus at most one pending upward scroll of a scroll region that a viewer can send as
+CopyRect); replies to DSR/DA (ECMA-48 8.3.35, 8.3.24; xterm's ctlseqs), kept for the console;
+xterm behaviour that TERM=xterm-256color promises: back-colour erase, the alternate screen
+(modes 47/1047/1049), DEC line drawing with ``ESC ( 0`` in UTF-8, SU/SD, REP, CBT/CHT,
+SCOSC/SCORC, DECSTR, DECKPAM/DECKPNM, ``:`` SGR sub-parameters; reverse video applied when
+rows are read; one saved cursor, not a stack; positions clamped as in xterm. `draw_plain`
+draws runs of plain ASCII whole (the stream's fast path).
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import unicodedata
+from bisect import bisect_left, bisect_right
+from collections import defaultdict
+from itertools import islice, repeat
+from typing import Any, TypeAlias
+
+import pyte
+from pyte import charsets, graphics, modes
+from pyte.screens import Char, Savepoint, StaticDefaultDict, wcwidth
+
+from vncterm.limits import DEFAULT_TERMINAL_LIMITS, TerminalLimits
+from vncterm.terminal.cells import (
+    ALIGNMENT_CELL,
+    DEFAULT_CELL,
+    MAX_RENDITIONS,
+    Cells,
+    cells_for,
+    unpair,
+)
+from vncterm.terminal.scrollback import (
+    EMPTY_LINE,
+    PackedLine,
+    Scrollback,
+    compact,
+    compact_text,
+)
+
+__all__ = [
+    "ANSWERBACK_PRIMARY_DA",
+    "ANSWERBACK_SECONDARY_DA",
+    "DECCKM",
+    "DECSCNM",
+    "DECTCEM",
+    "PRIVATE_SHIFT",
+    "Screen",
+]
+
+#: Reply to primary DA (``CSI c``): a VT220 with ANSI colour.
+ANSWERBACK_PRIMARY_DA = b"\x1b[?62;22c"
+
+#: Reply to secondary DA (``CSI > c``): terminal type 1 (VT220), firmware 10, no ROM cartridge.
+ANSWERBACK_SECONDARY_DA = b"\x1b[>1;10;0c"
+
+#: pyte's private mode numbers are shifted left by 5.
+PRIVATE_SHIFT = 5
+DECCKM = 1 << PRIVATE_SHIFT
+DECCOLM = modes.DECCOLM
+DECTCEM = modes.DECTCEM
+DECSCNM = modes.DECSCNM
+_ALT_SCREEN_47 = 47 << PRIVATE_SHIFT
+_ALT_SCREEN_1047 = 1047 << PRIVATE_SHIFT
+_ALT_SCREEN_1049 = 1049 << PRIVATE_SHIFT
+_ALT_SCREEN_MODES = frozenset({_ALT_SCREEN_47, _ALT_SCREEN_1047, _ALT_SCREEN_1049})
+
+#: C0/C1 controls that reach draw(): terminals ignore them, pyte would stop drawing the run.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+_BASE_COLOURS = ("black", "red", "green", "brown", "blue", "magenta", "cyan", "white")
+
+_IRM = modes.IRM
+_LNM = modes.LNM
+_DECAWM = modes.DECAWM
+_LAT1_MAP = charsets.LAT1_MAP
+
+_PLAIN_TOKENS = re.compile(r"[\x20-\x7e]+|[\r\n\t\x08]")
+_TAB_OR_BACKSPACE = re.compile(r"([\t\x08])")
+
+#: Most SGR results remembered, by (rendition before, codes).
+_MAX_SGR_RESULTS = 4096
+
+_sgr_results: dict[tuple[Char, tuple[int, ...]], Char] = {}
+_blanks: dict[tuple[str, str], Char] = {}
+
+
+def _renumber(
+    buffer: dict[int, StaticDefaultDict[int, Char]], top: int, bottom: int, shift: int
+) -> None:
+    """Move the rows of region ``top..bottom`` by ``shift`` (up when negative); rows moved out
+    of the region are dropped, the rows left empty become blank. One pass over the rows
+    stored, in C (a scroll costs that for every line that scrolls it)."""
+    moved = [
+        (y + shift if top <= y <= bottom else y, line)
+        for y, line in buffer.items()
+        if not top <= y <= bottom or top <= y + shift <= bottom
+    ]
+    buffer.clear()
+    buffer.update(moved)
+
+
+#: A region row while `Screen.draw_plain` scrolls: blank (None), a pyte line, or text drawn
+#: from column 0 on a blank row with one rendition (made into a pyte line only if it stays).
+_Row: TypeAlias = StaticDefaultDict[int, Char] | tuple[str, Cells] | None
+
+
+#: Fewest whole lines in a row worth scrolling through in bulk (see `Screen.draw_plain`).
+_BULK_LINES = 4
+
+
+def _expand_tabs(line: str, last_stop: int) -> str | None:
+    """``line`` drawn from column 0 of a blank row, with the default tab stops (every 8
+    columns), as the spaces its tabs skip over: the same cells when a space in the cursor's
+    rendition is a blank cell. None when a tab starts at or past the last stop (it stops at
+    the last column, not at the next multiple of 8)."""
+    if "\t" not in line:
+        return line
+    if len(line[: line.rindex("\t")].expandtabs(8)) >= last_stop:
+        return None
+    return line.expandtabs(8)
+
+
+def _drawn_last(line: str) -> str:
+    """The last character ``line`` draws (a tab moves the cursor and draws nothing)."""
+    return line.rstrip("\t")[-1:]
+
+
+def _expand(row: tuple[str, Cells], default: Char) -> StaticDefaultDict[int, Char]:
+    text, cells = row
+    line: StaticDefaultDict[int, Char] = StaticDefaultDict(default)
+    line.update(zip(range(len(text)), map(cells.__getitem__, text), strict=True))
+    return line
+
+
+def _compact_row(row: _Row, columns: int) -> PackedLine:
+    if row is None:
+        return EMPTY_LINE
+    if type(row) is tuple:
+        text, cells = row
+        return compact_text(text, cells.attrs[1:], columns)
+    return compact(row, columns)  # type: ignore[arg-type]
+
+
+def _clamp_byte(value: int) -> int:
+    return 255 if value > 255 else value
+
+
+
+class Screen(pyte.Screen):
+    """pyte's Screen with damage tracking, replies and the xterm features pyte lacks."""
+
+    def __init__(
+        self, columns: int, lines: int, limits: TerminalLimits = DEFAULT_TERMINAL_LIMITS
+    ) -> None:
+        self.limits = limits
+        self.replies = bytearray()
+        self.bells = 0
+        self.application_keypad = False
+        self.pending_scroll: tuple[int, int, int] | None = None
+        self.main_buffer: dict[int, StaticDefaultDict[int, Char]] | None = None
+        self.scrollback: Scrollback | None = None
+        #: The cursor saved by the last ``CSI ? 1049 h`` (xterm keeps one, not a stack).
+        self.saved_1049: Any = None
+        self.last_char = " "
+        # What the stream saw of the CSI being parsed: private marker, intermediates and which
+        # parameter separators were colons (sub-parameters, ITU T.416 / xterm SGR 38:2::r:g:b).
+        self.csi_marker = ""
+        self.csi_intermediates = ""
+        self.csi_separators = 0
+        self.csi_colons: list[int] = []
+        # The shared cells of the cursor's rendition, looked up again when it changes.
+        self._cells_attrs: Char | None = None
+        self._cells = cells_for(DEFAULT_CELL)
+        # The tab stops in order, made again when they change (see `tabstops`).
+        self._tabstops: set[int] = set()
+        self._stops_sorted: list[int] | None = None
+        super().__init__(columns, lines)
+
+    @property
+    def default_char(self) -> Char:
+        """A blank in the default rendition (shared, unlike pyte's fresh one per call).
+
+        Reverse video (DECSCNM) is not in the cells: as in xterm it is a property of the
+        whole screen, applied when rows are read (`Terminal.row`), so switching it costs a
+        row's damage, not a rewrite of every cell."""
+        return DEFAULT_CELL
+
+    # -- tab stops -------------------------------------------------------------------------
+
+    @property
+    def tabstops(self) -> set[int]:
+        return self._tabstops
+
+    @tabstops.setter
+    def tabstops(self, stops: set[int]) -> None:
+        self._tabstops = stops
+        self._stops_sorted = None
+
+    def _sorted_stops(self) -> list[int]:
+        stops = self._stops_sorted
+        if stops is None:
+            stops = self._stops_sorted = sorted(self._tabstops)
+        return stops
+
+    def tab(self) -> None:
+        """HT: to the next tab stop, or the last column (a binary search, not pyte's sort)."""
+        stops = self._sorted_stops()
+        index = bisect_right(stops, self.cursor.x)
+        last = self.columns - 1
+        self.cursor.x = min(stops[index], last) if index < len(stops) else last
+
+    def set_tab_stop(self) -> None:
+        """HTS (``ESC H``)."""
+        if self.cursor.x < self.columns:
+            self._tabstops.add(self.cursor.x)
+            self._stops_sorted = None
+
+    def clear_tab_stop(self, how: int = 0, *_: Any, **__: Any) -> None:
+        """TBC (``CSI g``, ``CSI 3 g``)."""
+        if how == 0:
+            self._tabstops.discard(self.cursor.x)
+        elif how == 3:
+            self._tabstops.clear()
+        self._stops_sorted = None
+
+    # -- damage ---------------------------------------------------------------------------
+
+    def _scroll_up(self, top: int, bottom: int, count: int) -> None:
+        """Move region rows up by ``count`` (new blank rows at the bottom) and record damage."""
+        count = min(count, bottom - top + 1)
+        buffer = self.buffer
+        scrollback = self.scrollback
+        if top == 0 and scrollback is not None and self.main_buffer is None:
+            # Lines leaving the top of the main screen go to the scrollback, as in xterm.
+            columns = self.columns
+            for y in range(count):
+                scrollback.append(compact(buffer.get(y), columns))
+        _renumber(buffer, top, bottom, -count)
+        self._scrolled(top, bottom, count)
+
+    def _scrolled(self, top: int, bottom: int, count: int) -> None:
+        """Record the damage of region rows ``top..bottom`` moving up ``count`` rows.
+
+        ``count`` scrolls of one row give the same `Damage` as one scroll of ``count``.
+        """
+        count = min(count, bottom - top + 1)
+        dirty = self.dirty
+        if len(dirty) >= self.lines and self.pending_scroll is None:
+            return  # Everything is redrawn anyway; a scroll would only add work.
+        pending = self.pending_scroll
+        total = count
+        if pending is not None:
+            if pending[0] == top and pending[1] == bottom:
+                total += pending[2]
+            else:
+                # Only one scroll can be pending: the older one's region is redrawn instead.
+                dirty.update(range(pending[0], pending[1] + 1))
+        if total > bottom - top:
+            dirty.update(range(top, bottom + 1))
+            self.pending_scroll = None
+            return
+        moved = {
+            y - count if top <= y <= bottom else y
+            for y in dirty
+            if not top <= y < top + count
+        }
+        moved.update(range(bottom - count + 1, bottom + 1))
+        dirty.clear()
+        dirty.update(moved)
+        self.pending_scroll = (top, bottom, total)
+
+    def _scroll_down(self, top: int, bottom: int, count: int) -> None:
+        """Move region rows down by ``count`` (new blank rows at the top); region is damaged."""
+        _renumber(self.buffer, top, bottom, min(count, bottom - top + 1))
+        self.dirty.update(range(top, bottom + 1))
+
+    def _region(self) -> tuple[int, int]:
+        margins = self.margins
+        if margins is None:
+            return 0, self.lines - 1
+        return margins.top, margins.bottom
+
+    def index(self) -> None:
+        top, bottom = self._region()
+        y = self.cursor.y
+        if y == bottom:
+            self._scroll_up(top, bottom, 1)
+        elif y > bottom:
+            # Below the scroll region the cursor moves down to the last line, not into it.
+            self.cursor.y = min(y + 1, self.lines - 1)
+        else:
+            self.cursor.y = y + 1
+
+    def reverse_index(self) -> None:
+        top, bottom = self._region()
+        y = self.cursor.y
+        if y == top:
+            self._scroll_down(top, bottom, 1)
+        elif y > 0:
+            self.cursor.y = y - 1
+
+    def scroll_up(self, count: int | None = None, *_: Any, **__: Any) -> None:
+        """SU (``CSI n S``)."""
+        top, bottom = self._region()
+        self._scroll_up(top, bottom, count or 1)
+
+    def scroll_down(self, count: int | None = None, *_: Any, **__: Any) -> None:
+        """SD (``CSI n T``)."""
+        top, bottom = self._region()
+        self._scroll_down(top, bottom, count or 1)
+
+    def delete_lines(self, count: int | None = None) -> None:
+        top, bottom = self._region()
+        y = self.cursor.y
+        if top <= y <= bottom:
+            self._scroll_up(y, bottom, count or 1)
+            self.cursor.x = 0
+
+    def insert_lines(self, count: int | None = None) -> None:
+        top, bottom = self._region()
+        y = self.cursor.y
+        if top <= y <= bottom:
+            self._scroll_down(y, bottom, count or 1)
+            self.cursor.x = 0
+
+    def draw(self, data: str) -> None:
+        if not data.isprintable():
+            data = _UNPRINTABLE.sub("", data)
+            if not data:
+                return
+        if data.isascii():
+            self.draw_plain(data)
+        else:
+            self._draw_text(data)
+
+    def _draw_text(self, data: str) -> None:
+        """pyte's `Screen.draw` of printable text, one character at a time (the same steps,
+        with shared cells and local names)."""
+        if len(data) > 1 and _IRM in self.mode:
+            self._insert_text(data)
+            return
+        cursor = self.cursor
+        self.last_char = data[-1]
+        text = data.translate(self.g1_charset if self.charset else self.g0_charset)
+        attrs = cursor.attrs
+        if attrs is not self._cells_attrs:
+            self._cells = cells_for(attrs)
+            self._cells_attrs = attrs
+        cells = self._cells
+        columns = self.columns
+        mode = self.mode
+        autowrap = _DECAWM in mode
+        insert = _IRM in mode
+        buffer = self.buffer
+        dirty = self.dirty
+        # A cell's text is its character plus at most this many zero-width ones: a pile-up
+        # of marks on one cell would make every further mark (and its glyph) cost more.
+        longest = self.limits.max_marks_per_cell + 1
+        for char in text:
+            width = wcwidth(char)
+            if width > 0:
+                if cursor.x + width > columns:
+                    # At the margin, or a wide character in the last column: it goes on the
+                    # next line (xterm), or without autowrap into the last cells.
+                    if autowrap and (cursor.x == columns or width <= columns):
+                        dirty.add(cursor.y)
+                        self.carriage_return()
+                        self.linefeed()
+                    else:
+                        cursor.x = max(0, columns - width)
+                if insert:
+                    self.insert_characters(width)
+            line = buffer[cursor.y]
+            x = cursor.x
+            if width == 1:
+                unpair(line, x)
+                unpair(line, x + 1)
+                line[x] = cells[char]
+            elif width == 2:
+                # A two-cell character has a stub slot after it.
+                unpair(line, x)
+                unpair(line, x + 2)
+                line[x] = cells[char]
+                if x + 1 < columns:
+                    line[x + 1] = cells[""]
+            elif width == 0:
+                # A combining mark, or a zero-width joiner, variation selector or space: kept
+                # with the character before it (on this row or the previous one), so the text
+                # after it is not lost (pyte stops drawing the run there).
+                if x:
+                    # After a two-cell character the cell before is its stub: join the base.
+                    at = x - 2 if x >= 2 and line[x - 1].data == "" else x - 1
+                    last = line[at]
+                    if len(last.data) < longest:
+                        line[at] = last._replace(
+                            data=unicodedata.normalize("NFC", last.data + char))
+                elif cursor.y:
+                    above = buffer[cursor.y - 1]
+                    last = above[columns - 1]
+                    if len(last.data) < longest:
+                        above[columns - 1] = last._replace(
+                            data=unicodedata.normalize("NFC", last.data + char)
+                        )
+                        dirty.add(cursor.y - 1)
+            else:
+                continue  # Not printable (wcwidth -1): skipped, the rest is still drawn.
+            if width > 0:
+                cursor.x = min(x + width, columns)
+        dirty.add(cursor.y)
+
+    def _insert_text(self, data: str) -> None:
+        """Text in insert mode: each piece that fits on the cursor's line makes room once (an
+        ICH of its width) and is then drawn over it, the same cells as one ICH per character
+        (which cost a line's work per character)."""
+        mode = self.mode
+        columns = self.columns
+        translated = data.translate(self.g1_charset if self.charset else self.g0_charset)
+        start, length = 0, len(data)
+        while start < length:
+            lead = start
+            while lead < length and wcwidth(translated[lead]) <= 0:
+                lead += 1
+            if lead > start:
+                # Marks first: they join the cell before the cursor before room is made.
+                mode.discard(_IRM)
+                try:
+                    self._draw_text(data[start:lead])
+                finally:
+                    mode.add(_IRM)
+                start = lead
+                continue
+            x = self.cursor.x
+            if x + wcwidth(translated[start]) > columns:
+                # Wrapping first (or moving back, without autowrap): one character, as ever.
+                self._draw_text(data[start])
+                start += 1
+                continue
+            room, used, end = columns - x, 0, start
+            while end < length:
+                width = max(wcwidth(translated[end]), 0)
+                if used + width > room:
+                    break
+                used += width
+                end += 1
+            if used:
+                self.insert_characters(used)
+            mode.discard(_IRM)
+            try:
+                self._draw_text(data[start:end])
+            finally:
+                mode.add(_IRM)
+            start = end
+
+    def draw_plain(self, text: str) -> None:
+        """Printable ASCII, CR, LF, HT and BS: what pyte's parser would dispatch one by one
+        (draw, carriage_return, linefeed, tab, backspace), done a run at a time.
+
+        Cells come from the shared per-rendition cache and are stored a row slice at a time;
+        while the region scrolls, its rows move once per call instead of once per line, and
+        lines scrolled off straight after being drawn reach the scrollback without ever being
+        pyte rows. Insert mode, a translating character set or a cursor below the scroll
+        region take the exact one-by-one path.
+        """
+        cursor = self.cursor
+        mode = self.mode
+        top, bottom = self._region()
+        y = cursor.y
+        if (
+            y > bottom
+            or _IRM in mode
+            or (self.g1_charset if self.charset else self.g0_charset) is not _LAT1_MAP
+        ):
+            self._plain_slow(text)
+            return
+        attrs = cursor.attrs
+        if attrs is not self._cells_attrs:
+            self._cells = cells_for(attrs)
+            self._cells_attrs = attrs
+        cells = self._cells
+        cell = cells.__getitem__
+        columns = self.columns
+        x = cursor.x
+        if text.isprintable() and x + len(text) <= columns:
+            # Text that fits on the cursor's row (most runs between two escape sequences).
+            end = x + len(text)
+            target = self.buffer[y]
+            unpair(target, x)
+            unpair(target, end)
+            target.update(zip(range(x, end), map(cell, text), strict=True))
+            cursor.x = end
+            self.dirty.add(y)
+            self.last_char = text[-1]
+            return
+        autowrap = _DECAWM in mode
+        newline_mode = _LNM in mode
+        buffer = self.buffer
+        dirty = self.dirty
+        default = self.default_char
+        scrollback = self.scrollback
+        keep = top == 0 and scrollback is not None and self.main_buffer is None
+        last = ""
+        # Once the region scrolls: its rows, the top one at index ``scrolled``. The cursor
+        # then stays on the bottom row (window[-1]), which every line feed replaces.
+        window: list[_Row] | None = None
+        scrolled = 0
+
+        def row() -> StaticDefaultDict[int, Char]:
+            if window is None:
+                return buffer[y]
+            line = window[-1]
+            if line is None:
+                line = window[-1] = StaticDefaultDict(default)
+            elif type(line) is tuple:
+                line = window[-1] = _expand(line, default)
+            return line  # type: ignore[return-value]
+
+        def line_feed() -> None:
+            nonlocal y, x, window, scrolled
+            if y != bottom:
+                y += 1
+            else:
+                if window is None:
+                    window = [buffer.pop(row_y, None) for row_y in range(top, bottom + 1)]
+                leaving = window[scrolled]
+                window[scrolled] = None
+                scrolled += 1
+                window.append(None)
+                if keep:
+                    scrollback.append(_compact_row(leaving, columns))  # type: ignore[union-attr]
+            if newline_mode:
+                x = 0
+
+        def put(data: str) -> None:
+            nonlocal x
+            while True:
+                room = columns - x
+                count = len(data)
+                line = row()
+                if line:
+                    # Halves of wide characters the text lands next to become blanks.
+                    if count <= room:
+                        unpair(line, x)
+                        unpair(line, x + count)
+                    else:
+                        unpair(line, x if autowrap else min(x, columns - 1))
+                if count <= room:
+                    if count == 1:
+                        line[x] = cell(data)
+                    else:
+                        line.update(zip(range(x, x + count), map(cell, data), strict=True))
+                    x += count
+                    break
+                if not autowrap:
+                    # Every character past the margin lands on the last column.
+                    if room > 1:
+                        line.update(
+                            zip(range(x, columns - 1), map(cell, data[: room - 1]), strict=True)
+                        )
+                    line[columns - 1] = cell(data[-1])
+                    x = columns
+                    break
+                if room:
+                    line.update(zip(range(x, columns), map(cell, data[:room]), strict=True))
+                    data = data[room:]
+                if window is None:
+                    dirty.add(y)
+                x = 0
+                line_feed()
+            if window is None:
+                dirty.add(y)
+
+        crlf_bodies: list[str] | None = None  # the text split at CR LF, once needed
+        odd = "\t" in text or "\b" in text
+        # Tabs in a line drawn on a fresh row can become spaces: a tab leaves blank cells
+        # behind, and so do spaces when the rendition is the default one. Only with the
+        # default tab stops, and never with backspaces around.
+        last_stop = 0
+        if odd and "\b" not in text and cell(" ") == default:
+            stops = self.tabstops
+            if stops and stops == set(range(8, columns, 8)):
+                last_stop = max(stops)
+        # Whether lines on fresh rows may be taken as text (in bulk, or one at a time).
+        as_text = not odd or last_stop > 0
+
+        def on_fresh_row(body: str) -> str | None:
+            """How ``body`` (a line without its CR LF) shows on a fresh bottom row, or None
+            when it cannot be kept as text there (a CR inside, a tab past the last stop, or
+            wider than the screen)."""
+            if "\r" in body:
+                return None
+            line = _expand_tabs(body, last_stop) if odd else body
+            return line if line is not None and len(line) <= columns else None
+
+        def whole_lines(start: int) -> int:
+            """Lines drawn whole on fresh bottom rows from piece ``start`` on, each ending
+            with CR LF (or just LF when empty): they can be scrolled through in bulk."""
+            nonlocal window, scrolled, last
+            assert window is not None
+            bodies = shown = None
+            if crlf_only:
+                # Every line ends with one CR LF: the bodies are the text split at CR LF.
+                nonlocal crlf_bodies
+                if crlf_bodies is None:
+                    crlf_bodies = text.split("\r\n")
+                bodies = shown = crlf_bodies[start:final]
+                if odd:
+                    expanded = [_expand_tabs(body, last_stop) for body in bodies]
+                    shown = None if None in expanded else expanded  # type: ignore[assignment]
+                if shown is None or max(map(len, shown), default=0) > columns:
+                    bodies = shown = None
+            if bodies is None or shown is None:
+                bodies, shown = [], []
+                for piece in islice(pieces, start, final):
+                    if piece:
+                        if piece[-1] != "\r":
+                            break
+                        body = piece.rstrip("\r")
+                        line = on_fresh_row(body)
+                        if line is None:
+                            break
+                        bodies.append(body)
+                        shown.append(line)
+                    else:
+                        bodies.append(piece)
+                        shown.append(piece)
+            count = len(bodies)
+            if count < _BULK_LINES:
+                return 0
+            # Each line lands on the bottom row and a line feed follows: the region's rows
+            # above the bottom one, then the new lines, then a fresh bottom row, of which the
+            # last `height` stay and the first `count` leave at the top. Rows are made only
+            # for the lines that stay.
+            height = bottom - top + 1
+            above = window[scrolled:-1]
+            staying = shown[max(0, count - height + 1) :]
+            rows: list[_Row] = [(body, cells) if body else None for body in staying]
+            if count < height - 1:
+                rows = above[count:] + rows
+            rows.append(None)
+            if keep:
+                # Lines drawn here all have one rendition: compact each distinct text once.
+                leaving_above = [_compact_row(row, columns) for row in above[:count]]
+                leaving = shown[: max(0, count - height + 1)]
+                attributes = cells.attrs[1:]
+                compacted = {text: compact_text(text, attributes, columns)
+                             for text in set(leaving)}
+                scrollback.extend(leaving_above)  # type: ignore[union-attr]
+                scrollback.extend(list(map(compacted.__getitem__, leaving)))  # type: ignore[union-attr]
+            window[scrolled:] = [None] * count
+            window += rows
+            scrolled += count
+            for body in reversed(bodies):
+                drawn = _drawn_last(body)
+                if drawn:
+                    last = drawn
+                    break
+            return count
+
+        crlf = text.count("\r\n")
+        crlf_only = text.count("\n") == crlf == text.count("\r")
+        pieces = text.split("\n")
+        final = len(pieces) - 1
+        number = -1
+        try:
+            while number < final:
+                number += 1
+                piece = pieces[number]
+                if window is not None and number and x == 0 and as_text and number < final:
+                    bulk = whole_lines(number)
+                    if bulk:
+                        number += bulk - 1  # the next piece is the first after the run
+                        continue
+                if piece:
+                    if window is not None and number and x == 0 and as_text:
+                        # A line on the fresh bottom row: keep it as text for now.
+                        body = piece.rstrip("\r")
+                        as_shown = on_fresh_row(body)
+                        if as_shown is not None:
+                            if as_shown:
+                                window[-1] = (as_shown, cells)
+                                last = _drawn_last(body) or last
+                            x = 0 if len(body) < len(piece) else len(as_shown)
+                            if number < final:
+                                line_feed()
+                            continue
+                    for index, segment in enumerate(piece.split("\r")):
+                        if index:
+                            x = 0
+                        if not segment:
+                            continue
+                        if not odd:
+                            put(segment)
+                            last = segment[-1]
+                            continue
+                        for token in _TAB_OR_BACKSPACE.split(segment):
+                            if token == "\t" or token == "\b":
+                                cursor.x = x
+                                if token == "\t":
+                                    self.tab()
+                                else:
+                                    self.backspace()
+                                x = cursor.x
+                            elif token:
+                                put(token)
+                                last = token[-1]
+                if number < final:
+                    line_feed()
+        finally:
+            cursor.x = x
+            cursor.y = y
+            if last:
+                self.last_char = last
+            if window is not None:
+                for offset in range(bottom - top + 1):
+                    line = window[scrolled + offset]
+                    if line is not None:
+                        if type(line) is tuple:
+                            line = _expand(line, default)
+                        buffer[top + offset] = line  # type: ignore[assignment]
+                self._scrolled(top, bottom, scrolled)
+
+    def _plain_slow(self, text: str) -> None:
+        """`draw_plain` one control or text run at a time, exactly as the parser would."""
+        for token in _PLAIN_TOKENS.findall(text):
+            if token == "\r":
+                self.carriage_return()
+            elif token == "\n":
+                self.linefeed()
+            elif token == "\t":
+                self.tab()
+            elif token == "\b":
+                self.backspace()
+            else:
+                self._draw_text(token)
+
+    def repeat_character(self, count: int | None = None, *_: Any, **__: Any) -> None:
+        """REP (``CSI n b``): draw the last graphic character again ``n`` times, at most as
+        many times as fit on the rest of the line (as VTE does: more would only scroll copies
+        of one line away, at a cost no longer bounded by the input). As in xterm, nothing
+        after a character of no width (a combining mark)."""
+        char = self.last_char
+        width = wcwidth(char)
+        if width <= 0:
+            return
+        cursor = self.cursor
+        columns = self.columns
+        if cursor.x + width > columns:
+            # At the margin: as `draw` would, to the next line (or, without autowrap, the
+            # last cells).
+            if _DECAWM in self.mode and width <= columns:
+                self.dirty.add(cursor.y)
+                self.carriage_return()
+                self.linefeed()
+            else:
+                cursor.x = max(0, columns - width)
+        x = cursor.x
+        count = min(count or 1, (columns - x) // width)
+        if count < 1:
+            self._draw_text(char)  # a wide character on a one-column screen
+            return
+        # The same cells as drawing the characters one by one, written at once.
+        end = x + count * width
+        if _IRM in self.mode:
+            self.insert_characters(end - x)
+        attrs = cursor.attrs
+        if attrs is not self._cells_attrs:
+            self._cells = cells_for(attrs)
+            self._cells_attrs = attrs
+        cells = self._cells
+        cell = cells[char.translate(self.g1_charset if self.charset else self.g0_charset)]
+        line = self.buffer[cursor.y]
+        unpair(line, x)
+        unpair(line, end)
+        if width == 1:
+            line.update(zip(range(x, end), repeat(cell)))
+        else:
+            line.update(zip(range(x, end, 2), repeat(cell)))
+            line.update(zip(range(x + 1, end, 2), repeat(cells[""])))
+        cursor.x = end
+        self.dirty.add(cursor.y)
+
+    # -- erasing with the background colour (xterm "bce") ----------------------------------
+
+    def _blank(self) -> Char:
+        attrs = self.cursor.attrs
+        key = (attrs.fg, attrs.bg)
+        blank = _blanks.get(key)
+        if blank is None:
+            if len(_blanks) >= MAX_RENDITIONS:
+                _blanks.clear()
+            blank = _blanks[key] = (
+                DEFAULT_CELL if key == ("default", "default")
+                else Char(" ", attrs.fg, attrs.bg, reverse=False)
+            )
+        return blank
+
+    def _blank_line(self, y: int) -> None:
+        """Row ``y`` all blanks in the background colour: a row whose every cell is its
+        default, so erasing a row costs the same at any width."""
+        blank = self._blank()
+        if blank is DEFAULT_CELL:
+            self.buffer.pop(y, None)
+            return
+        line = self.buffer.get(y)
+        if line is None:
+            self.buffer[y] = StaticDefaultDict(blank)
+        else:
+            # Emptied in place (rows are never shared): cheaper than a new one.
+            line.clear()
+            line.default = blank
+
+    def _erase_span(self, line: StaticDefaultDict[int, Char], start: int, end: int) -> None:
+        """Cells ``start..end-1`` of ``line`` become blanks (a wide character cut by either
+        end is blanked whole)."""
+        if start >= end:
+            return
+        unpair(line, start)
+        unpair(line, end)
+        blank = self._blank()
+        if blank is line.default:
+            # The row shows its default where nothing is stored: forget what is stored there.
+            if len(line) > end - start:
+                for x in range(start, end):
+                    line.pop(x, None)
+            else:
+                for x in [x for x in line if start <= x < end]:
+                    del line[x]
+        else:
+            line.update(dict.fromkeys(range(start, end), blank))
+
+    def erase_in_line(self, how: int = 0, *_: Any, **__: Any) -> None:
+        x, y = self.cursor.x, self.cursor.y
+        self.dirty.add(y)
+        if how == 2 or (how == 0 and x == 0):
+            self._blank_line(y)
+        elif how == 0:
+            self._erase_span(self.buffer[y], x, self.columns)
+        elif how == 1:
+            self._erase_span(self.buffer[y], 0, min(x, self.columns - 1) + 1)
+
+    def erase_in_display(self, how: int = 0, *_: Any, **__: Any) -> None:
+        y = self.cursor.y
+        if how == 0:
+            rows = range(y + 1, self.lines)
+        elif how == 1:
+            rows = range(y)
+        elif how == 2:
+            rows = range(self.lines)
+        else:
+            return  # 3 erases the scrollback (xterm); we keep none.
+        self.dirty.update(rows)
+        blank = self._blank()
+        if how == 2 and blank is DEFAULT_CELL:
+            self.buffer.clear()
+            return
+        for row in rows:
+            self._blank_line(row)
+        if how != 2:
+            self.erase_in_line(how)
+
+    def erase_characters(self, count: int | None = None, *_: Any, **__: Any) -> None:
+        """ECH (``CSI n X``)."""
+        x, y = self.cursor.x, self.cursor.y
+        self.dirty.add(y)
+        self._erase_span(self.buffer[y], x, min(x + (count or 1), self.columns))
+
+    def insert_characters(self, count: int | None = None) -> None:
+        """ICH (``CSI n @``): the cells from the cursor on move right ``n`` (those pushed past
+        the margin are lost) and blanks fill the gap; one pass over the row's stored cells."""
+        x, y = self.cursor.x, self.cursor.y
+        columns = self.columns
+        if x >= columns:
+            return
+        self.dirty.add(y)
+        count = min(count or 1, columns - x)
+        line = self.buffer[y]
+        unpair(line, x)
+        unpair(line, columns - count)
+        moved = [(at + count, cell) for at, cell in line.items() if x <= at < columns - count]
+        for at in [at for at in line if at >= x]:
+            del line[at]
+        line.update(moved)
+        self._fill_blank(line, x, x + count)
+
+    def delete_characters(self, count: int | None = None) -> None:
+        """DCH (``CSI n P``): the cells right of the deleted ones move left ``n``; blanks come
+        in at the margin."""
+        x, y = self.cursor.x, self.cursor.y
+        columns = self.columns
+        if x >= columns:
+            return
+        self.dirty.add(y)
+        count = min(count or 1, columns - x)
+        line = self.buffer[y]
+        unpair(line, x)
+        unpair(line, x + count)
+        moved = [(at - count, cell) for at, cell in line.items() if at >= x + count]
+        for at in [at for at in line if at >= x]:
+            del line[at]
+        line.update(moved)
+        self._fill_blank(line, columns - count, columns)
+
+    def _fill_blank(self, line: StaticDefaultDict[int, Char], start: int, end: int) -> None:
+        """Blanks in the background colour on cells ``start..end-1``, where nothing is stored."""
+        blank = self._blank()
+        if blank is not line.default:
+            line.update(dict.fromkeys(range(start, end), blank))
+
+    def alignment_display(self) -> None:
+        """DECALN (``ESC # 8``): every cell an E in the default rendition, the margins reset
+        and the cursor home (VT510). Each row is a fresh row whose default cell is the E, so
+        the screenful costs a row's work, and a row that is already that costs nothing."""
+        filled = ALIGNMENT_CELL
+        buffer = self.buffer
+        for y in range(self.lines):
+            line = buffer.get(y)
+            if line is None or line or line.default is not filled:
+                buffer[y] = StaticDefaultDict(filled)
+        self.dirty.update(range(self.lines))
+        self.margins = None
+        self.cursor.x = self.cursor.y = 0
+
+    # -- modes -----------------------------------------------------------------------------
+
+    def _screen_modes(self, shifted: list[int], *, on: bool) -> tuple[list[int], int | None]:
+        """The private modes pyte may handle; the alternate screen mode asked for (handled
+        by the caller), and reverse video switched here (DECSCNM: only the damage)."""
+        alt = None
+        kept = []
+        for mode in shifted:
+            if mode in _ALT_SCREEN_MODES:
+                alt = mode
+            elif mode == DECSCNM:
+                if (mode in self.mode) != on:
+                    if on:
+                        self.mode.add(mode)
+                    else:
+                        self.mode.discard(mode)
+                    self.dirty.update(range(self.lines))
+            elif mode != DECCOLM:  # xterm ignores 80/132 columns unless allowed; so do we.
+                kept.append(mode)
+        return kept, alt
+
+    def set_mode(self, *modes_: int, **kwargs: Any) -> None:
+        if kwargs.get("private"):
+            kept, alt = self._screen_modes([mode << PRIVATE_SHIFT for mode in modes_], on=True)
+            if alt is not None:
+                self._enter_alternate(alt)
+            if kept:
+                super().set_mode(*(mode >> PRIVATE_SHIFT for mode in kept), private=True)
+        else:
+            super().set_mode(*modes_)
+
+    def reset_mode(self, *modes_: int, **kwargs: Any) -> None:
+        if kwargs.get("private"):
+            kept, alt = self._screen_modes([mode << PRIVATE_SHIFT for mode in modes_], on=False)
+            if alt is not None:
+                self._leave_alternate(alt)
+            if kept:
+                super().reset_mode(*(mode >> PRIVATE_SHIFT for mode in kept), private=True)
+        else:
+            super().reset_mode(*modes_)
+
+    def _new_buffer(self) -> defaultdict[int, StaticDefaultDict[int, Char]]:
+        return defaultdict(lambda: StaticDefaultDict(self.default_char))
+
+    def _enter_alternate(self, mode: int) -> None:
+        # xterm saves the cursor for 1049 and restores it on reset whether or not the screen
+        # actually switches (dialog sends a second reset when it exits).
+        if mode == _ALT_SCREEN_1049:
+            # One slot, not pyte's stack: every 1049 reset restores the same saved cursor.
+            self.saved_1049 = self._savepoint()
+        if self.main_buffer is not None:
+            return
+        self.main_buffer = self.buffer
+        self.buffer = self._new_buffer()
+        self.dirty.update(range(self.lines))
+
+    def _leave_alternate(self, mode: int) -> None:
+        if self.main_buffer is not None:
+            self.buffer = self.main_buffer
+            self.main_buffer = None
+            self.dirty.update(range(self.lines))
+        if mode == _ALT_SCREEN_1049:
+            self._restore(self.saved_1049)
+
+    def reset(self) -> None:
+        self.main_buffer = None
+        self.application_keypad = False
+        self.pending_scroll = None
+        self.saved_1049 = None
+        super().reset()
+        self.g1_charset = charsets.LAT1_MAP  # xterm's G1 starts as ASCII, not line drawing.
+
+    def soft_reset(self, *_: Any, **__: Any) -> None:
+        """DECSTR (``CSI ! p``): modes, margins and rendition back to defaults; text stays."""
+        if "!" not in self.csi_intermediates:
+            return
+        self.margins = None
+        self.mode.difference_update({modes.IRM, modes.DECOM, DECCKM})
+        self.mode.update({modes.DECAWM, DECTCEM})
+        self.application_keypad = False
+        self.cursor.attrs = self.default_char
+        self.charset = 0
+        self.g0_charset = self.g1_charset = charsets.LAT1_MAP
+        self.savepoints.clear()
+
+    def set_application_keypad(self) -> None:
+        """DECKPAM (``ESC =``)."""
+        self.application_keypad = True
+
+    def reset_application_keypad(self) -> None:
+        """DECKPNM (``ESC >``)."""
+        self.application_keypad = False
+
+    def resize(self, lines: int | None = None, columns: int | None = None) -> None:
+        old_columns = self.columns
+        lines = lines or self.lines
+        if lines < self.lines:
+            # Drop rows from the top only as far as needed to keep the cursor's row (pyte
+            # always drops them from the top), the rest from the bottom.
+            drop = max(0, self.cursor.y - (lines - 1))
+            if drop and self.scrollback is not None and self.main_buffer is None:
+                # Rows pushed off the top by a smaller screen are kept, whole, in the history.
+                for y in range(drop):
+                    self.scrollback.append(compact(self.buffer.get(y), old_columns))
+            kept = self._new_buffer()
+            kept.update(
+                (y - drop, line) for y, line in self.buffer.items() if drop <= y < lines + drop
+            )
+            self.buffer = kept
+            self.cursor.y -= drop
+            self.lines = lines
+            self.margins = None
+        if columns is not None and columns != old_columns:
+            buffers = [self.buffer] if self.main_buffer is None else [self.buffer,
+                                                                        self.main_buffer]
+            for line in (line for buffer in buffers for line in buffer.values()):
+                if columns < old_columns:
+                    unpair(line, columns)  # no half of a wide character left at the margin
+                elif line.default is not DEFAULT_CELL:
+                    # A row filled by its default (an erase in colour, DECALN) keeps it on
+                    # the old columns only: the new ones are blank, as in xterm.
+                    line.update({x: line.default for x in range(old_columns) if x not in line})
+                    line.default = DEFAULT_CELL
+        super().resize(lines, columns)
+        stops = self.tabstops
+        if self.columns > old_columns:
+            stops.update(range(old_columns - old_columns % 8 + 8, self.columns, 8))
+        self.tabstops = {stop for stop in stops if stop < self.columns}
+        self.cursor.x = min(self.cursor.x, self.columns - 1)
+        self.cursor.y = min(self.cursor.y, self.lines - 1)
+        self.pending_scroll = None
+        self.dirty.clear()
+        self.dirty.update(range(self.lines))
+
+    # -- cursor saving and positioning, clamped as in xterm ---------------------------------
+
+    def _savepoint(self) -> Savepoint:
+        return Savepoint(copy.copy(self.cursor), self.g0_charset, self.g1_charset,
+                         self.charset, modes.DECOM in self.mode, _DECAWM in self.mode)
+
+    def save_cursor(self) -> None:
+        """DECSC (``ESC 7``): one saved cursor, as in xterm (pyte's stack grew with every
+        save that no restore took)."""
+        self.savepoints[:] = [self._savepoint()]
+
+    def restore_cursor(self) -> None:
+        """DECRC (``ESC 8``): back to the saved cursor, which stays saved (xterm); with none
+        saved, home with origin mode off."""
+        self._restore(self.savepoints[-1] if self.savepoints else None)
+
+    def _restore(self, saved: Savepoint | None) -> None:
+        if saved is None:
+            self.mode.discard(modes.DECOM)
+            self.cursor_position()
+            return
+        self.g0_charset, self.g1_charset = saved.g0_charset, saved.g1_charset
+        self.charset = saved.charset
+        for mode, on in ((modes.DECOM, saved.origin), (_DECAWM, saved.wrap)):
+            if on:
+                self.mode.add(mode)
+            else:
+                self.mode.discard(mode)
+        # A copy: the saved slot must not move with the live cursor.
+        self.cursor = copy.copy(saved.cursor)
+        self.cursor.x = min(max(0, self.cursor.x), self.columns - 1)
+        top, bottom = self._origin_bounds()
+        self.cursor.y = min(max(top, self.cursor.y), bottom)
+
+    def _origin_bounds(self) -> tuple[int, int]:
+        """The rows the cursor may be put on: the scroll region in origin mode, else all."""
+        if modes.DECOM in self.mode:
+            return self._region()
+        return 0, self.lines - 1
+
+    def cursor_position(self, line: int | None = None, column: int | None = None) -> None:
+        """CUP/HVP (``CSI l;c H``): in origin mode relative to the region and kept inside it
+        (pyte ignored a position outside it instead)."""
+        top, bottom = self._origin_bounds()
+        self.cursor.y = min(max(top, top + (line or 1) - 1), bottom)
+        self.cursor.x = min(max(0, (column or 1) - 1), self.columns - 1)
+
+    def cursor_to_line(self, line: int | None = None, *_: Any, **__: Any) -> None:
+        """VPA (``CSI n d``): as CUP, for the row alone (pyte left the cursor below the screen
+        in origin mode without a region)."""
+        top, bottom = self._origin_bounds()
+        self.cursor.y = min(max(top, top + (line or 1) - 1), bottom)
+
+    def cursor_up(self, count: int | None = None) -> None:
+        """CUU (``CSI n A``): stops at the top margin if it starts inside the region, else at
+        the first row (pyte moved a cursor above the region into it)."""
+        top = self._region()[0]
+        y = self.cursor.y
+        self.cursor.y = max(y - (count or 1), top if y >= top else 0)
+
+    def cursor_down(self, count: int | None = None) -> None:
+        """CUD (``CSI n B``): stops at the bottom margin if it starts inside the region, else
+        at the last row."""
+        bottom = self._region()[1]
+        y = self.cursor.y
+        self.cursor.y = min(y + (count or 1), bottom if y <= bottom else self.lines - 1)
+
+    def save_cursor_position(self, *_: Any, **__: Any) -> None:
+        """SCOSC (``CSI s``)."""
+        if not self.csi_marker:
+            self.save_cursor()
+
+    def restore_cursor_position(self, *_: Any, **__: Any) -> None:
+        """SCORC (``CSI u``)."""
+        if not self.csi_marker:
+            self.restore_cursor()
+
+    def tab_forward(self, count: int | None = None, *_: Any, **__: Any) -> None:
+        """CHT (``CSI n I``): ``n`` tabs, found at once whatever ``n``."""
+        stops = self._sorted_stops()
+        index = bisect_right(stops, self.cursor.x) + (count or 1) - 1
+        last = self.columns - 1
+        self.cursor.x = min(stops[index], last) if index < len(stops) else last
+
+    def tab_backward(self, count: int | None = None, *_: Any, **__: Any) -> None:
+        """CBT (``CSI n Z``): back ``n`` tab stops, or to column 0."""
+        stops = self._sorted_stops()
+        index = bisect_left(stops, min(self.cursor.x, self.columns - 1)) - (count or 1)
+        self.cursor.x = stops[index] if index >= 0 else 0
+
+    # -- rendition -------------------------------------------------------------------------
+
+    def _colour_groups(self, attrs: tuple[int, ...]) -> list[list[int]]:
+        colons = set(self.csi_colons)
+        groups: list[list[int]] = []
+        for index, value in enumerate(attrs):
+            if index and (index - 1) in colons:
+                groups[-1].append(value)
+            else:
+                groups.append([value])
+        return groups
+
+    def select_graphic_rendition(self, *attrs: int, **kwargs: Any) -> None:
+        if kwargs.get("private") or self.csi_marker:
+            return  # e.g. xterm's CSI > Ps m (modifyOtherKeys): not an SGR.
+        if not attrs or attrs == (0,):
+            self.cursor.attrs = self.default_char
+            return
+        if self.csi_colons:
+            self.cursor.attrs = self._rendition(attrs)
+            return
+        # Programs repeat the same few renditions: remember each result (which also makes
+        # equal renditions the same object, so the screen's cell lookup stays cached).
+        key = (self.cursor.attrs, attrs)
+        result = _sgr_results.get(key)
+        if result is None:
+            result = self._rendition(attrs)
+            if len(_sgr_results) >= _MAX_SGR_RESULTS:
+                _sgr_results.clear()
+            _sgr_results[key] = result
+        self.cursor.attrs = result
+
+    def _rendition(self, attrs: tuple[int, ...]) -> Char:
+        """The cursor's attributes after SGR ``attrs``."""
+        replace: dict[str, Any] = {}
+        if self.csi_colons:
+            groups = self._colour_groups(attrs)
+            flat: list[int] = []
+            for group in groups:
+                if len(group) > 1 and group[0] in (38, 48, 58):
+                    # Sub-parameters: 38:5:n, 38:2:r:g:b or 38:2:colourspace:r:g:b.
+                    if group[1] == 2 and len(group) >= 6:
+                        group = [group[0], 2, *group[-3:]]
+                    flat.extend(group if len(group) > 2 else [group[0], 0])
+                else:
+                    flat.append(group[0])  # 4:3 (curly underline) etc. count as the main code
+            attrs = tuple(flat)
+        default = self.default_char
+        pending = list(attrs)
+        pending.reverse()
+        while pending:
+            attr = pending.pop()
+            if attr == 0:
+                replace.update(default._asdict())
+                del replace["data"]
+            elif attr == 1:
+                replace["bold"] = True
+            elif attr == 3:
+                replace["italics"] = True
+            elif attr == 4 or attr == 21:
+                replace["underscore"] = True
+            elif attr == 5 or attr == 6:
+                replace["blink"] = True
+            elif attr == 7:
+                replace["reverse"] = True
+            elif attr == 9:
+                replace["strikethrough"] = True
+            elif attr == 22:
+                replace["bold"] = False
+            elif attr == 23:
+                replace["italics"] = False
+            elif attr == 24:
+                replace["underscore"] = False
+            elif attr == 25:
+                replace["blink"] = False
+            elif attr == 27:
+                replace["reverse"] = False
+            elif attr == 29:
+                replace["strikethrough"] = False
+            elif 30 <= attr <= 37:
+                replace["fg"] = _BASE_COLOURS[attr - 30]
+            elif attr == 39:
+                replace["fg"] = "default"
+            elif 40 <= attr <= 47:
+                replace["bg"] = _BASE_COLOURS[attr - 40]
+            elif attr == 49:
+                replace["bg"] = "default"
+            elif 90 <= attr <= 97:
+                replace["fg"] = "bright" + _BASE_COLOURS[attr - 90]
+            elif 100 <= attr <= 107:
+                replace["bg"] = "bright" + _BASE_COLOURS[attr - 100]
+            elif attr in (38, 48, 58):
+                colour = self._extended_colour(pending)
+                if colour is not None and attr != 58:  # 58: underline colour, not drawn.
+                    replace["fg" if attr == 38 else "bg"] = colour
+        return self.cursor.attrs._replace(**replace)
+
+    @staticmethod
+    def _extended_colour(pending: list[int]) -> str | None:
+        """Consume ``5;n`` or ``2;r;g;b`` from the (reversed) parameter list."""
+        if not pending:
+            return None
+        kind = pending.pop()
+        if kind == 5:
+            if not pending:
+                return None
+            index = pending.pop()
+            if index < 8:
+                return _BASE_COLOURS[index]
+            if index < 16:
+                return "bright" + _BASE_COLOURS[index - 8]
+            if index < 256:
+                return graphics.FG_BG_256[index]
+            return None
+        if kind == 2:
+            if len(pending) < 3:
+                pending.clear()
+                return None
+            red, green, blue = pending.pop(), pending.pop(), pending.pop()
+            return f"{_clamp_byte(red):02x}{_clamp_byte(green):02x}{_clamp_byte(blue):02x}"
+        return None
+
+    # -- replies, bell, title --------------------------------------------------------------
+
+    def write_process_input(self, data: str) -> None:
+        self.replies += data.encode("utf-8")
+        excess = len(self.replies) - self.limits.max_pending_reply_bytes
+        if excess > 0:
+            del self.replies[:excess]
+
+    def report_device_attributes(self, mode: int = 0, *_: Any, **kwargs: Any) -> None:
+        if mode != 0 or kwargs.get("private"):
+            return
+        marker = self.csi_marker
+        if marker == ">":
+            self.write_process_input(ANSWERBACK_SECONDARY_DA.decode("ascii"))
+        elif marker == "":
+            self.write_process_input(ANSWERBACK_PRIMARY_DA.decode("ascii"))
+
+    def report_device_status(self, mode: int = 0, *_: Any, **kwargs: Any) -> None:
+        private = bool(kwargs.get("private"))
+        if self.csi_marker not in ("", "?"):
+            return
+        if mode == 5 and not private:
+            self.write_process_input("\x1b[0n")
+        elif mode == 6:
+            x = min(self.cursor.x, self.columns - 1) + 1
+            y = self.cursor.y + 1
+            if modes.DECOM in self.mode and self.margins is not None:
+                y -= self.margins.top
+            self.write_process_input(f"\x1b[{'?' if private else ''}{y};{x}R")
+
+    def bell(self, *_: Any) -> None:
+        self.bells += 1
+
+    def debug(self, *_: Any, **__: Any) -> None:
+        """Unrecognised sequences are ignored."""
