@@ -18,12 +18,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from pyte.modes import DECSCNM, DECTCEM
 from pyte.screens import Char
 
 from vncterm.limits import DEFAULT_TERMINAL_LIMITS, TerminalLimits
 from vncterm.terminal.cells import reversed_cell
 from vncterm.terminal.damage import Damage
-from vncterm.terminal.screen import DECCKM, DECSCNM, DECTCEM, PRIVATE_SHIFT, Screen
+from vncterm.terminal.escape import BRACKETED_PASTE, DECCKM, MOUSE_SGR, MOUSE_TRACKING
+from vncterm.terminal.screen import Screen
 from vncterm.terminal.scrollback import DEFAULT_SCROLLBACK_LINES, Scrollback
 from vncterm.terminal.stream import Stream
 
@@ -143,16 +145,14 @@ class Terminal:
     @property
     def bracketed_paste(self) -> bool:
         """Mode 2004 (``CSI ? 2004 h``): pastes are to be wrapped in ``ESC[200~``/``ESC[201~``."""
-        return (2004 << PRIVATE_SHIFT) in self._screen.mode
+        return BRACKETED_PASTE in self._screen.mode
 
     @property
     def mouse_modes(self) -> tuple[int, bool]:
         """Mouse tracking the application enabled: (9, 1000, 1002, 1003 or 0; SGR mode 1006)."""
         mode = self._screen.mode
-        tracking = next(
-            (m for m in (1003, 1002, 1000, 9) if (m << PRIVATE_SHIFT) in mode), 0
-        )
-        return tracking, (1006 << PRIVATE_SHIFT) in mode
+        tracking = next((number for number, member in MOUSE_TRACKING if member in mode), 0)
+        return tracking, MOUSE_SGR in mode
 
     @property
     def alternate_screen(self) -> bool:

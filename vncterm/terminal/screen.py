@@ -34,6 +34,12 @@ from vncterm.terminal.cells import (
     cells_for,
     unpair,
 )
+from vncterm.terminal.escape import (
+    ALTERNATE_SCREEN_1049,
+    ALTERNATE_SCREEN_MODES,
+    DECCKM,
+    private_mode,
+)
 from vncterm.terminal.scrollback import (
     EMPTY_LINE,
     PackedLine,
@@ -42,15 +48,7 @@ from vncterm.terminal.scrollback import (
     compact_text,
 )
 
-__all__ = [
-    "ANSWERBACK_PRIMARY_DA",
-    "ANSWERBACK_SECONDARY_DA",
-    "DECCKM",
-    "DECSCNM",
-    "DECTCEM",
-    "PRIVATE_SHIFT",
-    "Screen",
-]
+__all__ = ["ANSWERBACK_PRIMARY_DA", "ANSWERBACK_SECONDARY_DA", "Screen"]
 
 #: Reply to primary DA (``CSI c``): a VT220 with ANSI colour.
 ANSWERBACK_PRIMARY_DA = b"\x1b[?62;22c"
@@ -58,16 +56,9 @@ ANSWERBACK_PRIMARY_DA = b"\x1b[?62;22c"
 #: Reply to secondary DA (``CSI > c``): terminal type 1 (VT220), firmware 10, no ROM cartridge.
 ANSWERBACK_SECONDARY_DA = b"\x1b[>1;10;0c"
 
-#: pyte's private mode numbers are shifted left by 5.
-PRIVATE_SHIFT = 5
-DECCKM = 1 << PRIVATE_SHIFT
 DECCOLM = modes.DECCOLM
 DECTCEM = modes.DECTCEM
 DECSCNM = modes.DECSCNM
-_ALT_SCREEN_47 = 47 << PRIVATE_SHIFT
-_ALT_SCREEN_1047 = 1047 << PRIVATE_SHIFT
-_ALT_SCREEN_1049 = 1049 << PRIVATE_SHIFT
-_ALT_SCREEN_MODES = frozenset({_ALT_SCREEN_47, _ALT_SCREEN_1047, _ALT_SCREEN_1049})
 
 #: C0/C1 controls that reach draw(): terminals ignore them, pyte would stop drawing the run.
 _UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f]")
@@ -927,13 +918,15 @@ class Screen(pyte.Screen):
 
     # -- modes -----------------------------------------------------------------------------
 
-    def _screen_modes(self, shifted: list[int], *, on: bool) -> tuple[list[int], int | None]:
-        """The private modes pyte may handle; the alternate screen mode asked for (handled
-        by the caller), and reverse video switched here (DECSCNM: only the damage)."""
+    def _screen_modes(self, numbers: tuple[int, ...], *, on: bool) -> tuple[list[int], int | None]:
+        """Of private modes ``numbers``: those pyte may handle, and the alternate screen mode
+        asked for (handled by the caller); reverse video is switched here (DECSCNM: only the
+        damage)."""
         alt = None
         kept = []
-        for mode in shifted:
-            if mode in _ALT_SCREEN_MODES:
+        for number in numbers:
+            mode = private_mode(number)
+            if mode in ALTERNATE_SCREEN_MODES:
                 alt = mode
             elif mode == DECSCNM:
                 if (mode in self.mode) != on:
@@ -943,26 +936,26 @@ class Screen(pyte.Screen):
                         self.mode.discard(mode)
                     self.dirty.update(range(self.lines))
             elif mode != DECCOLM:  # xterm ignores 80/132 columns unless allowed; so do we.
-                kept.append(mode)
+                kept.append(number)
         return kept, alt
 
     def set_mode(self, *modes_: int, **kwargs: Any) -> None:
         if kwargs.get("private"):
-            kept, alt = self._screen_modes([mode << PRIVATE_SHIFT for mode in modes_], on=True)
+            kept, alt = self._screen_modes(modes_, on=True)
             if alt is not None:
                 self._enter_alternate(alt)
             if kept:
-                super().set_mode(*(mode >> PRIVATE_SHIFT for mode in kept), private=True)
+                super().set_mode(*kept, private=True)
         else:
             super().set_mode(*modes_)
 
     def reset_mode(self, *modes_: int, **kwargs: Any) -> None:
         if kwargs.get("private"):
-            kept, alt = self._screen_modes([mode << PRIVATE_SHIFT for mode in modes_], on=False)
+            kept, alt = self._screen_modes(modes_, on=False)
             if alt is not None:
                 self._leave_alternate(alt)
             if kept:
-                super().reset_mode(*(mode >> PRIVATE_SHIFT for mode in kept), private=True)
+                super().reset_mode(*kept, private=True)
         else:
             super().reset_mode(*modes_)
 
@@ -972,7 +965,7 @@ class Screen(pyte.Screen):
     def _enter_alternate(self, mode: int) -> None:
         # xterm saves the cursor for 1049 and restores it on reset whether or not the screen
         # actually switches (dialog sends a second reset when it exits).
-        if mode == _ALT_SCREEN_1049:
+        if mode == ALTERNATE_SCREEN_1049:
             # One slot, not pyte's stack: every 1049 reset restores the same saved cursor.
             self.saved_1049 = self._savepoint()
         if self.main_buffer is not None:
@@ -986,7 +979,7 @@ class Screen(pyte.Screen):
             self.buffer = self.main_buffer
             self.main_buffer = None
             self.dirty.update(range(self.lines))
-        if mode == _ALT_SCREEN_1049:
+        if mode == ALTERNATE_SCREEN_1049:
             self._restore(self.saved_1049)
 
     def reset(self) -> None:

@@ -16,24 +16,32 @@ import re
 from collections.abc import Callable
 
 import pyte
+from pyte.control import CSI_C1, ESC, OSC_C1
 
+from vncterm.terminal.escape import (
+    CBT,
+    CHT,
+    DECKPAM,
+    DECKPNM,
+    DECSTR,
+    HPA,
+    INTERMEDIATES,
+    REP,
+    SCORC,
+    SCOSC,
+    SD,
+    STRING_OPENERS,
+    SU,
+)
 from vncterm.terminal.screen import Screen
 
 __all__ = ["Stream"]
 
-_ESC = "\x1b"
-_CSI_C1 = "\x9b"
-_OSC_C1 = "\x9d"
-
-#: Intermediate bytes (ECMA-48 5.4) pyte's parser would take for final bytes.
-_INTERMEDIATES = frozenset(" !\"#%&'()*+,-./")
-#: Characters after ESC that open a control string we do not interpret (DCS, SOS, PM, APC).
-_STRING_OPENERS = frozenset("PX^_")
 #: Characters _send_to_parser looks at before the parser; anything else goes straight through.
 _WATCHED = frozenset(
-    {_ESC, _CSI_C1, _OSC_C1, "[", "]", ";", ":", "<", "=", ">", "?", "\\"}
-    | _STRING_OPENERS
-    | _INTERMEDIATES
+    {ESC, CSI_C1, OSC_C1, "[", "]", ";", ":", "<", "=", ">", "?", "\\"}
+    | STRING_OPENERS
+    | INTERMEDIATES
 )
 
 #: A run `Screen.draw_plain` takes in one call: printable ASCII, CR, LF, HT and BS (bounded,
@@ -89,18 +97,22 @@ class Stream(pyte.ByteStream):
     SI/SO (xterm does in UTF-8 too); decoding uses our own ``decode_utf8`` flag instead.
     """
 
-    escape = {**pyte.Stream.escape, "=": "set_application_keypad", ">": "reset_application_keypad"}
+    escape = {
+        **pyte.Stream.escape,
+        DECKPAM: "set_application_keypad",
+        DECKPNM: "reset_application_keypad",
+    }
     csi = {
         **pyte.Stream.csi,
-        "S": "scroll_up",
-        "T": "scroll_down",
-        "`": "cursor_to_column",
-        "b": "repeat_character",
-        "p": "soft_reset",
-        "s": "save_cursor_position",
-        "u": "restore_cursor_position",
-        "I": "tab_forward",
-        "Z": "tab_backward",
+        SU: "scroll_up",
+        SD: "scroll_down",
+        HPA: "cursor_to_column",
+        REP: "repeat_character",
+        DECSTR: "soft_reset",
+        SCOSC: "save_cursor_position",
+        SCORC: "restore_cursor_position",
+        CHT: "tab_forward",
+        CBT: "tab_backward",
     }
 
     def __init__(self, screen: Screen) -> None:
@@ -169,10 +181,10 @@ class Stream(pyte.ByteStream):
                 taking = send(data[offset])
                 offset += 1
                 continue
-            if data[offset] == _ESC:
+            if data[offset] == ESC:
                 match = match_csi(data, offset)
                 if match is None:
-                    taking = send(_ESC)
+                    taking = send(ESC)
                     offset += 1
                     continue
                 offset = match.end()
@@ -242,15 +254,15 @@ class Stream(pyte.ByteStream):
     def _watched(self, char: str) -> bool:
         """Track the sequence being parsed; True when ``char`` must not reach pyte's parser."""
         screen = self.screen
-        if char == _ESC:
+        if char == ESC:
             self._after_escape = True
             self._in_csi = False
             return False
-        if char == _CSI_C1:
+        if char == CSI_C1:
             self._after_escape = False
             self._start_csi()
             return False
-        if char == _OSC_C1:
+        if char == OSC_C1:
             self._after_escape = False
             self._in_csi = False
             self._start_osc()
@@ -262,7 +274,7 @@ class Stream(pyte.ByteStream):
             elif char == "]":
                 self._start_osc()
                 return True
-            elif char in _STRING_OPENERS:
+            elif char in STRING_OPENERS:
                 self._in_string = True
                 self._initialize_parser()
                 return True
@@ -280,7 +292,7 @@ class Stream(pyte.ByteStream):
         if char == "?":
             screen.csi_marker = "?"
             return False
-        if char in _INTERMEDIATES:
+        if char in INTERMEDIATES:
             screen.csi_intermediates += char
             return True
         return False
@@ -313,11 +325,11 @@ class Stream(pyte.ByteStream):
             # An escape sequence instead of ST: the OSC is abandoned (as in xterm) and the
             # new sequence is parsed.
             self._osc = None
-            self._send_to_parser(_ESC)
+            self._send_to_parser(ESC)
             return self._send_to_parser(char)
         if char in "\x07\x9c":
             return self._end_osc(osc)
-        if char == _ESC:
+        if char == ESC:
             self._osc_escape = True
             return None
         if char in "\x18\x1a":
@@ -346,9 +358,9 @@ class Stream(pyte.ByteStream):
             self._in_string = False
             if char == "\\":
                 return True
-            self._send_to_parser(_ESC)
+            self._send_to_parser(ESC)
             return self._send_to_parser(char)
-        if char == _ESC:
+        if char == ESC:
             self._after_escape = True
         elif char in "\x18\x1a\x9c":
             self._in_string = False
