@@ -29,8 +29,9 @@ from vncterm.limits import DEFAULT_TERMINAL_LIMITS, TerminalLimits
 from vncterm.terminal.cells import (
     ALIGNMENT_CELL,
     DEFAULT_CELL,
-    MAX_RENDITIONS,
+    BoundedCache,
     Cells,
+    blank_for,
     cells_for,
     unpair,
 )
@@ -76,8 +77,7 @@ _TAB_OR_BACKSPACE = re.compile(r"([\t\x08])")
 #: Most SGR results remembered, by (rendition before, codes).
 _MAX_SGR_RESULTS = 4096
 
-_sgr_results: dict[tuple[Char, tuple[int, ...]], Char] = {}
-_blanks: dict[tuple[str, str], Char] = {}
+_sgr_results: BoundedCache[tuple[Char, tuple[int, ...]], Char] = BoundedCache(_MAX_SGR_RESULTS)
 
 
 def _renumber(
@@ -778,17 +778,7 @@ class Screen(pyte.Screen):
     # -- erasing with the background colour (xterm "bce") ----------------------------------
 
     def _blank(self) -> Char:
-        attrs = self.cursor.attrs
-        key = (attrs.fg, attrs.bg)
-        blank = _blanks.get(key)
-        if blank is None:
-            if len(_blanks) >= MAX_RENDITIONS:
-                _blanks.clear()
-            blank = _blanks[key] = (
-                DEFAULT_CELL if key == ("default", "default")
-                else Char(" ", attrs.fg, attrs.bg, reverse=False)
-            )
-        return blank
+        return blank_for(self.cursor.attrs)
 
     def _blank_line(self, y: int) -> None:
         """Row ``y`` all blanks in the background colour: a row whose every cell is its
@@ -1169,9 +1159,7 @@ class Screen(pyte.Screen):
         result = _sgr_results.get(key)
         if result is None:
             result = self._rendition(attrs)
-            if len(_sgr_results) >= _MAX_SGR_RESULTS:
-                _sgr_results.clear()
-            _sgr_results[key] = result
+            _sgr_results.remember(key, result)
         self.cursor.attrs = result
 
     def _rendition(self, attrs: tuple[int, ...]) -> Char:

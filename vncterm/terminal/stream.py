@@ -18,6 +18,7 @@ from collections.abc import Callable
 import pyte
 from pyte.control import CSI_C1, ESC, OSC_C1
 
+from vncterm.terminal.cells import BoundedCache
 from vncterm.terminal.escape import (
     CBT,
     CHT,
@@ -61,7 +62,7 @@ _TEXT_STEP = 256
 
 #: Most parameter strings whose parse is remembered.
 _MAX_CSI_PARAMETERS = 4096
-_csi_parameters: dict[str, tuple[int, ...]] = {}
+_csi_parameters: BoundedCache[str, tuple[int, ...]] = BoundedCache(_MAX_CSI_PARAMETERS)
 
 #: Longest parameter string whose parse is kept for reuse (programs repeat short ones).
 _MAX_CACHED_PARAMETERS_LENGTH = 64
@@ -83,9 +84,7 @@ def _parse_parameters(parameters: str, limit: int) -> tuple[int, ...]:
         values = tuple(map(_parameter, parameters.split(";", limit)[:limit]))
         if len(parameters) <= _MAX_CACHED_PARAMETERS_LENGTH and len(values) < limit:
             # Only whole parses are kept, so another terminal's limit is still honoured.
-            if len(_csi_parameters) >= _MAX_CSI_PARAMETERS:
-                _csi_parameters.clear()
-            _csi_parameters[parameters] = values
+            _csi_parameters.remember(parameters, values)
         return values
     return values[:limit] if len(values) > limit else values
 
