@@ -22,14 +22,13 @@ from itertools import islice, repeat
 from typing import Any, TypeAlias
 
 import pyte
-from pyte import charsets, graphics, modes
+from pyte import charsets, modes
 from pyte.screens import Char, Savepoint, StaticDefaultDict, wcwidth
 
 from vncterm.limits import DEFAULT_TERMINAL_LIMITS, TerminalLimits
 from vncterm.terminal.cells import (
     ALIGNMENT_CELL,
     DEFAULT_CELL,
-    BoundedCache,
     Cells,
     blank_for,
     cells_for,
@@ -48,6 +47,7 @@ from vncterm.terminal.scrollback import (
     compact,
     compact_text,
 )
+from vncterm.terminal.sgr import rendition
 
 __all__ = ["ANSWERBACK_PRIMARY_DA", "ANSWERBACK_SECONDARY_DA", "Screen"]
 
@@ -64,8 +64,6 @@ DECSCNM = modes.DECSCNM
 #: C0/C1 controls that reach draw(): terminals ignore them, pyte would stop drawing the run.
 _UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f]")
 
-_BASE_COLOURS = ("black", "red", "green", "brown", "blue", "magenta", "cyan", "white")
-
 _IRM = modes.IRM
 _LNM = modes.LNM
 _DECAWM = modes.DECAWM
@@ -74,10 +72,6 @@ _LAT1_MAP = charsets.LAT1_MAP
 _PLAIN_TOKENS = re.compile(r"[\x20-\x7e]+|[\r\n\t\x08]")
 _TAB_OR_BACKSPACE = re.compile(r"([\t\x08])")
 
-#: Most SGR results remembered, by (rendition before, codes).
-_MAX_SGR_RESULTS = 4096
-
-_sgr_results: BoundedCache[tuple[Char, tuple[int, ...]], Char] = BoundedCache(_MAX_SGR_RESULTS)
 
 
 def _renumber(
@@ -137,8 +131,6 @@ def _compact_row(row: _Row, columns: int) -> PackedLine:
     return compact(row, columns)  # type: ignore[arg-type]
 
 
-def _clamp_byte(value: int) -> int:
-    return 255 if value > 255 else value
 
 
 
@@ -1134,123 +1126,14 @@ class Screen(pyte.Screen):
 
     # -- rendition -------------------------------------------------------------------------
 
-    def _colour_groups(self, attrs: tuple[int, ...]) -> list[list[int]]:
-        colons = set(self.csi_colons)
-        groups: list[list[int]] = []
-        for index, value in enumerate(attrs):
-            if index and (index - 1) in colons:
-                groups[-1].append(value)
-            else:
-                groups.append([value])
-        return groups
-
     def select_graphic_rendition(self, *attrs: int, **kwargs: Any) -> None:
+        """SGR (``CSI ... m``); see `vncterm.terminal.sgr`."""
         if kwargs.get("private") or self.csi_marker:
             return  # e.g. xterm's CSI > Ps m (modifyOtherKeys): not an SGR.
         if not attrs or attrs == (0,):
             self.cursor.attrs = self.default_char
             return
-        if self.csi_colons:
-            self.cursor.attrs = self._rendition(attrs)
-            return
-        # Programs repeat the same few renditions: remember each result (which also makes
-        # equal renditions the same object, so the screen's cell lookup stays cached).
-        key = (self.cursor.attrs, attrs)
-        result = _sgr_results.get(key)
-        if result is None:
-            result = self._rendition(attrs)
-            _sgr_results.remember(key, result)
-        self.cursor.attrs = result
-
-    def _rendition(self, attrs: tuple[int, ...]) -> Char:
-        """The cursor's attributes after SGR ``attrs``."""
-        replace: dict[str, Any] = {}
-        if self.csi_colons:
-            groups = self._colour_groups(attrs)
-            flat: list[int] = []
-            for group in groups:
-                if len(group) > 1 and group[0] in (38, 48, 58):
-                    # Sub-parameters: 38:5:n, 38:2:r:g:b or 38:2:colourspace:r:g:b.
-                    if group[1] == 2 and len(group) >= 6:
-                        group = [group[0], 2, *group[-3:]]
-                    flat.extend(group if len(group) > 2 else [group[0], 0])
-                else:
-                    flat.append(group[0])  # 4:3 (curly underline) etc. count as the main code
-            attrs = tuple(flat)
-        default = self.default_char
-        pending = list(attrs)
-        pending.reverse()
-        while pending:
-            attr = pending.pop()
-            if attr == 0:
-                replace.update(default._asdict())
-                del replace["data"]
-            elif attr == 1:
-                replace["bold"] = True
-            elif attr == 3:
-                replace["italics"] = True
-            elif attr == 4 or attr == 21:
-                replace["underscore"] = True
-            elif attr == 5 or attr == 6:
-                replace["blink"] = True
-            elif attr == 7:
-                replace["reverse"] = True
-            elif attr == 9:
-                replace["strikethrough"] = True
-            elif attr == 22:
-                replace["bold"] = False
-            elif attr == 23:
-                replace["italics"] = False
-            elif attr == 24:
-                replace["underscore"] = False
-            elif attr == 25:
-                replace["blink"] = False
-            elif attr == 27:
-                replace["reverse"] = False
-            elif attr == 29:
-                replace["strikethrough"] = False
-            elif 30 <= attr <= 37:
-                replace["fg"] = _BASE_COLOURS[attr - 30]
-            elif attr == 39:
-                replace["fg"] = "default"
-            elif 40 <= attr <= 47:
-                replace["bg"] = _BASE_COLOURS[attr - 40]
-            elif attr == 49:
-                replace["bg"] = "default"
-            elif 90 <= attr <= 97:
-                replace["fg"] = "bright" + _BASE_COLOURS[attr - 90]
-            elif 100 <= attr <= 107:
-                replace["bg"] = "bright" + _BASE_COLOURS[attr - 100]
-            elif attr in (38, 48, 58):
-                colour = self._extended_colour(pending)
-                if colour is not None and attr != 58:  # 58: underline colour, not drawn.
-                    replace["fg" if attr == 38 else "bg"] = colour
-        return self.cursor.attrs._replace(**replace)
-
-    @staticmethod
-    def _extended_colour(pending: list[int]) -> str | None:
-        """Consume ``5;n`` or ``2;r;g;b`` from the (reversed) parameter list."""
-        if not pending:
-            return None
-        kind = pending.pop()
-        if kind == 5:
-            if not pending:
-                return None
-            index = pending.pop()
-            if index < 8:
-                return _BASE_COLOURS[index]
-            if index < 16:
-                return "bright" + _BASE_COLOURS[index - 8]
-            if index < 256:
-                return graphics.FG_BG_256[index]
-            return None
-        if kind == 2:
-            if len(pending) < 3:
-                pending.clear()
-                return None
-            red, green, blue = pending.pop(), pending.pop(), pending.pop()
-            return f"{_clamp_byte(red):02x}{_clamp_byte(green):02x}{_clamp_byte(blue):02x}"
-        return None
+        self.cursor.attrs = rendition(self.cursor.attrs, attrs, self.csi_colons)
 
     # -- replies, bell, title --------------------------------------------------------------
 
