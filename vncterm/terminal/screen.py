@@ -1,39 +1,36 @@
 """The screen: pyte's Screen with damage, scroll regions, the alternate screen, modes, cursor
-saving as xterm does it, SGR, drawing, and replies to queries.
+saving as xterm does it, and replies to queries.
 
 What pyte 0.8.2 lacks and this adds: damage since the last look (the rows whose cells
 changed, plus at most one pending upward scroll of a scroll region that a viewer can send as
 CopyRect); replies to DSR/DA (ECMA-48 8.3.35, 8.3.24; xterm's ctlseqs), kept for the console;
-xterm behaviour that TERM=xterm-256color promises: back-colour erase, the alternate screen
-(modes 47/1047/1049), DEC line drawing with ``ESC ( 0`` in UTF-8, SU/SD, REP, CBT/CHT,
-SCOSC/SCORC, DECSTR, DECKPAM/DECKPNM, ``:`` SGR sub-parameters; reverse video applied when
-rows are read; one saved cursor, not a stack; positions clamped as in xterm. `draw_plain`
-draws runs of plain ASCII whole (the stream's fast path).
+the alternate screen (modes 47/1047/1049); DEC line drawing with ``ESC ( 0`` in UTF-8; SU/SD,
+REP, CBT/CHT, SCOSC/SCORC, DECSTR, DECKPAM/DECKPNM; reverse video applied when rows are read;
+one saved cursor, not a stack; positions clamped as in xterm. Erasing is `ErasingScreen`'s and
+drawing text a character at a time `textdraw`'s; `draw_plain` draws runs of plain ASCII whole
+(the stream's fast path).
 """
 
 from __future__ import annotations
 
 import copy
 import re
-import unicodedata
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from itertools import islice, repeat
+from itertools import islice
 from typing import Any, TypeAlias
 
-import pyte
 from pyte import charsets, modes
-from pyte.screens import Char, Savepoint, StaticDefaultDict, wcwidth
+from pyte.screens import Char, Savepoint, StaticDefaultDict
 
 from vncterm.limits import DEFAULT_TERMINAL_LIMITS, TerminalLimits
 from vncterm.terminal.cells import (
-    ALIGNMENT_CELL,
     DEFAULT_CELL,
     Cells,
-    blank_for,
     cells_for,
     unpair,
 )
+from vncterm.terminal.erase import ErasingScreen
 from vncterm.terminal.escape import (
     ALTERNATE_SCREEN_1049,
     ALTERNATE_SCREEN_MODES,
@@ -48,6 +45,7 @@ from vncterm.terminal.scrollback import (
     compact_text,
 )
 from vncterm.terminal.sgr import rendition
+from vncterm.terminal.textdraw import draw_text, repeat_last
 
 __all__ = ["ANSWERBACK_PRIMARY_DA", "ANSWERBACK_SECONDARY_DA", "Screen"]
 
@@ -134,7 +132,7 @@ def _compact_row(row: _Row, columns: int) -> PackedLine:
 
 
 
-class Screen(pyte.Screen):
+class Screen(ErasingScreen):
     """pyte's Screen with damage tracking, replies and the xterm features pyte lacks."""
 
     def __init__(
@@ -311,6 +309,21 @@ class Screen(pyte.Screen):
             self._scroll_down(y, bottom, count or 1)
             self.cursor.x = 0
 
+    # -- drawing ---------------------------------------------------------------------------
+
+    @property
+    def charset_map(self) -> str:
+        """The character set in use (G1 after SO, else G0), a table for `str.translate`."""
+        return self.g1_charset if self.charset else self.g0_charset
+
+    def cursor_cells(self) -> Cells:
+        """The shared cells of the cursor's rendition."""
+        attrs = self.cursor.attrs
+        if attrs is not self._cells_attrs:
+            self._cells = cells_for(attrs)
+            self._cells_attrs = attrs
+        return self._cells
+
     def draw(self, data: str) -> None:
         if not data.isprintable():
             data = _UNPRINTABLE.sub("", data)
@@ -319,125 +332,7 @@ class Screen(pyte.Screen):
         if data.isascii():
             self.draw_plain(data)
         else:
-            self._draw_text(data)
-
-    def _draw_text(self, data: str) -> None:
-        """pyte's `Screen.draw` of printable text, one character at a time (the same steps,
-        with shared cells and local names)."""
-        if len(data) > 1 and _IRM in self.mode:
-            self._insert_text(data)
-            return
-        cursor = self.cursor
-        self.last_char = data[-1]
-        text = data.translate(self.g1_charset if self.charset else self.g0_charset)
-        attrs = cursor.attrs
-        if attrs is not self._cells_attrs:
-            self._cells = cells_for(attrs)
-            self._cells_attrs = attrs
-        cells = self._cells
-        columns = self.columns
-        mode = self.mode
-        autowrap = _DECAWM in mode
-        insert = _IRM in mode
-        buffer = self.buffer
-        dirty = self.dirty
-        # A cell's text is its character plus at most this many zero-width ones: a pile-up
-        # of marks on one cell would make every further mark (and its glyph) cost more.
-        longest = self.limits.max_marks_per_cell + 1
-        for char in text:
-            width = wcwidth(char)
-            if width > 0:
-                if cursor.x + width > columns:
-                    # At the margin, or a wide character in the last column: it goes on the
-                    # next line (xterm), or without autowrap into the last cells.
-                    if autowrap and (cursor.x == columns or width <= columns):
-                        dirty.add(cursor.y)
-                        self.carriage_return()
-                        self.linefeed()
-                    else:
-                        cursor.x = max(0, columns - width)
-                if insert:
-                    self.insert_characters(width)
-            line = buffer[cursor.y]
-            x = cursor.x
-            if width == 1:
-                unpair(line, x)
-                unpair(line, x + 1)
-                line[x] = cells[char]
-            elif width == 2:
-                # A two-cell character has a stub slot after it.
-                unpair(line, x)
-                unpair(line, x + 2)
-                line[x] = cells[char]
-                if x + 1 < columns:
-                    line[x + 1] = cells[""]
-            elif width == 0:
-                # A combining mark, or a zero-width joiner, variation selector or space: kept
-                # with the character before it (on this row or the previous one), so the text
-                # after it is not lost (pyte stops drawing the run there).
-                if x:
-                    # After a two-cell character the cell before is its stub: join the base.
-                    at = x - 2 if x >= 2 and line[x - 1].data == "" else x - 1
-                    last = line[at]
-                    if len(last.data) < longest:
-                        line[at] = last._replace(
-                            data=unicodedata.normalize("NFC", last.data + char))
-                elif cursor.y:
-                    above = buffer[cursor.y - 1]
-                    last = above[columns - 1]
-                    if len(last.data) < longest:
-                        above[columns - 1] = last._replace(
-                            data=unicodedata.normalize("NFC", last.data + char)
-                        )
-                        dirty.add(cursor.y - 1)
-            else:
-                continue  # Not printable (wcwidth -1): skipped, the rest is still drawn.
-            if width > 0:
-                cursor.x = min(x + width, columns)
-        dirty.add(cursor.y)
-
-    def _insert_text(self, data: str) -> None:
-        """Text in insert mode: each piece that fits on the cursor's line makes room once (an
-        ICH of its width) and is then drawn over it, the same cells as one ICH per character
-        (which cost a line's work per character)."""
-        mode = self.mode
-        columns = self.columns
-        translated = data.translate(self.g1_charset if self.charset else self.g0_charset)
-        start, length = 0, len(data)
-        while start < length:
-            lead = start
-            while lead < length and wcwidth(translated[lead]) <= 0:
-                lead += 1
-            if lead > start:
-                # Marks first: they join the cell before the cursor before room is made.
-                mode.discard(_IRM)
-                try:
-                    self._draw_text(data[start:lead])
-                finally:
-                    mode.add(_IRM)
-                start = lead
-                continue
-            x = self.cursor.x
-            if x + wcwidth(translated[start]) > columns:
-                # Wrapping first (or moving back, without autowrap): one character, as ever.
-                self._draw_text(data[start])
-                start += 1
-                continue
-            room, used, end = columns - x, 0, start
-            while end < length:
-                width = max(wcwidth(translated[end]), 0)
-                if used + width > room:
-                    break
-                used += width
-                end += 1
-            if used:
-                self.insert_characters(used)
-            mode.discard(_IRM)
-            try:
-                self._draw_text(data[start:end])
-            finally:
-                mode.add(_IRM)
-            start = end
+            draw_text(self, data)
 
     def draw_plain(self, text: str) -> None:
         """Printable ASCII, CR, LF, HT and BS: what pyte's parser would dispatch one by one
@@ -719,184 +614,11 @@ class Screen(pyte.Screen):
             elif token == "\b":
                 self.backspace()
             else:
-                self._draw_text(token)
+                draw_text(self, token)
 
     def repeat_character(self, count: int | None = None, *_: Any, **__: Any) -> None:
-        """REP (``CSI n b``): draw the last graphic character again ``n`` times, at most as
-        many times as fit on the rest of the line (as VTE does: more would only scroll copies
-        of one line away, at a cost no longer bounded by the input). As in xterm, nothing
-        after a character of no width (a combining mark)."""
-        char = self.last_char
-        width = wcwidth(char)
-        if width <= 0:
-            return
-        cursor = self.cursor
-        columns = self.columns
-        if cursor.x + width > columns:
-            # At the margin: as `draw` would, to the next line (or, without autowrap, the
-            # last cells).
-            if _DECAWM in self.mode and width <= columns:
-                self.dirty.add(cursor.y)
-                self.carriage_return()
-                self.linefeed()
-            else:
-                cursor.x = max(0, columns - width)
-        x = cursor.x
-        count = min(count or 1, (columns - x) // width)
-        if count < 1:
-            self._draw_text(char)  # a wide character on a one-column screen
-            return
-        # The same cells as drawing the characters one by one, written at once.
-        end = x + count * width
-        if _IRM in self.mode:
-            self.insert_characters(end - x)
-        attrs = cursor.attrs
-        if attrs is not self._cells_attrs:
-            self._cells = cells_for(attrs)
-            self._cells_attrs = attrs
-        cells = self._cells
-        cell = cells[char.translate(self.g1_charset if self.charset else self.g0_charset)]
-        line = self.buffer[cursor.y]
-        unpair(line, x)
-        unpair(line, end)
-        if width == 1:
-            line.update(zip(range(x, end), repeat(cell)))
-        else:
-            line.update(zip(range(x, end, 2), repeat(cell)))
-            line.update(zip(range(x + 1, end, 2), repeat(cells[""])))
-        cursor.x = end
-        self.dirty.add(cursor.y)
-
-    # -- erasing with the background colour (xterm "bce") ----------------------------------
-
-    def _blank(self) -> Char:
-        return blank_for(self.cursor.attrs)
-
-    def _blank_line(self, y: int) -> None:
-        """Row ``y`` all blanks in the background colour: a row whose every cell is its
-        default, so erasing a row costs the same at any width."""
-        blank = self._blank()
-        if blank is DEFAULT_CELL:
-            self.buffer.pop(y, None)
-            return
-        line = self.buffer.get(y)
-        if line is None:
-            self.buffer[y] = StaticDefaultDict(blank)
-        else:
-            # Emptied in place (rows are never shared): cheaper than a new one.
-            line.clear()
-            line.default = blank
-
-    def _erase_span(self, line: StaticDefaultDict[int, Char], start: int, end: int) -> None:
-        """Cells ``start..end-1`` of ``line`` become blanks (a wide character cut by either
-        end is blanked whole)."""
-        if start >= end:
-            return
-        unpair(line, start)
-        unpair(line, end)
-        blank = self._blank()
-        if blank is line.default:
-            # The row shows its default where nothing is stored: forget what is stored there.
-            if len(line) > end - start:
-                for x in range(start, end):
-                    line.pop(x, None)
-            else:
-                for x in [x for x in line if start <= x < end]:
-                    del line[x]
-        else:
-            line.update(dict.fromkeys(range(start, end), blank))
-
-    def erase_in_line(self, how: int = 0, *_: Any, **__: Any) -> None:
-        x, y = self.cursor.x, self.cursor.y
-        self.dirty.add(y)
-        if how == 2 or (how == 0 and x == 0):
-            self._blank_line(y)
-        elif how == 0:
-            self._erase_span(self.buffer[y], x, self.columns)
-        elif how == 1:
-            self._erase_span(self.buffer[y], 0, min(x, self.columns - 1) + 1)
-
-    def erase_in_display(self, how: int = 0, *_: Any, **__: Any) -> None:
-        y = self.cursor.y
-        if how == 0:
-            rows = range(y + 1, self.lines)
-        elif how == 1:
-            rows = range(y)
-        elif how == 2:
-            rows = range(self.lines)
-        else:
-            return  # 3 erases the scrollback (xterm); we keep none.
-        self.dirty.update(rows)
-        blank = self._blank()
-        if how == 2 and blank is DEFAULT_CELL:
-            self.buffer.clear()
-            return
-        for row in rows:
-            self._blank_line(row)
-        if how != 2:
-            self.erase_in_line(how)
-
-    def erase_characters(self, count: int | None = None, *_: Any, **__: Any) -> None:
-        """ECH (``CSI n X``)."""
-        x, y = self.cursor.x, self.cursor.y
-        self.dirty.add(y)
-        self._erase_span(self.buffer[y], x, min(x + (count or 1), self.columns))
-
-    def insert_characters(self, count: int | None = None) -> None:
-        """ICH (``CSI n @``): the cells from the cursor on move right ``n`` (those pushed past
-        the margin are lost) and blanks fill the gap; one pass over the row's stored cells."""
-        x, y = self.cursor.x, self.cursor.y
-        columns = self.columns
-        if x >= columns:
-            return
-        self.dirty.add(y)
-        count = min(count or 1, columns - x)
-        line = self.buffer[y]
-        unpair(line, x)
-        unpair(line, columns - count)
-        moved = [(at + count, cell) for at, cell in line.items() if x <= at < columns - count]
-        for at in [at for at in line if at >= x]:
-            del line[at]
-        line.update(moved)
-        self._fill_blank(line, x, x + count)
-
-    def delete_characters(self, count: int | None = None) -> None:
-        """DCH (``CSI n P``): the cells right of the deleted ones move left ``n``; blanks come
-        in at the margin."""
-        x, y = self.cursor.x, self.cursor.y
-        columns = self.columns
-        if x >= columns:
-            return
-        self.dirty.add(y)
-        count = min(count or 1, columns - x)
-        line = self.buffer[y]
-        unpair(line, x)
-        unpair(line, x + count)
-        moved = [(at - count, cell) for at, cell in line.items() if at >= x + count]
-        for at in [at for at in line if at >= x]:
-            del line[at]
-        line.update(moved)
-        self._fill_blank(line, columns - count, columns)
-
-    def _fill_blank(self, line: StaticDefaultDict[int, Char], start: int, end: int) -> None:
-        """Blanks in the background colour on cells ``start..end-1``, where nothing is stored."""
-        blank = self._blank()
-        if blank is not line.default:
-            line.update(dict.fromkeys(range(start, end), blank))
-
-    def alignment_display(self) -> None:
-        """DECALN (``ESC # 8``): every cell an E in the default rendition, the margins reset
-        and the cursor home (VT510). Each row is a fresh row whose default cell is the E, so
-        the screenful costs a row's work, and a row that is already that costs nothing."""
-        filled = ALIGNMENT_CELL
-        buffer = self.buffer
-        for y in range(self.lines):
-            line = buffer.get(y)
-            if line is None or line or line.default is not filled:
-                buffer[y] = StaticDefaultDict(filled)
-        self.dirty.update(range(self.lines))
-        self.margins = None
-        self.cursor.x = self.cursor.y = 0
+        """REP (``CSI n b``); see `repeat_last`."""
+        repeat_last(self, count or 1)
 
     # -- modes -----------------------------------------------------------------------------
 
