@@ -6,9 +6,8 @@ changed, plus at most one pending upward scroll of a scroll region that a viewer
 CopyRect); replies to DSR/DA (ECMA-48 8.3.35, 8.3.24; xterm's ctlseqs), kept for the console;
 the alternate screen (modes 47/1047/1049); DEC line drawing with ``ESC ( 0`` in UTF-8; SU/SD,
 REP, CBT/CHT, SCOSC/SCORC, DECSTR, DECKPAM/DECKPNM; reverse video applied when rows are read;
-one saved cursor, not a stack; positions clamped as in xterm. Erasing is `ErasingScreen`'s and
-drawing text a character at a time `textdraw`'s; `draw_plain` draws runs of plain ASCII whole
-(the stream's fast path).
+one saved cursor, not a stack; positions clamped as in xterm. Erasing is `ErasingScreen`'s,
+drawing text `textdraw`'s and drawing plain runs `plaindraw`'s.
 """
 
 from __future__ import annotations
@@ -17,19 +16,13 @@ import copy
 import re
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from itertools import islice
-from typing import Any, TypeAlias
+from typing import Any
 
 from pyte import charsets, modes
 from pyte.screens import Char, Savepoint, StaticDefaultDict
 
 from vncterm.limits import DEFAULT_TERMINAL_LIMITS, TerminalLimits
-from vncterm.terminal.cells import (
-    DEFAULT_CELL,
-    Cells,
-    cells_for,
-    unpair,
-)
+from vncterm.terminal.cells import DEFAULT_CELL, Cells, cells_for, unpair
 from vncterm.terminal.erase import ErasingScreen
 from vncterm.terminal.escape import (
     ALTERNATE_SCREEN_1049,
@@ -37,13 +30,8 @@ from vncterm.terminal.escape import (
     DECCKM,
     private_mode,
 )
-from vncterm.terminal.scrollback import (
-    EMPTY_LINE,
-    PackedLine,
-    Scrollback,
-    compact,
-    compact_text,
-)
+from vncterm.terminal.plaindraw import PlainRun
+from vncterm.terminal.scrollback import Scrollback, compact
 from vncterm.terminal.sgr import rendition
 from vncterm.terminal.textdraw import draw_text, repeat_last
 
@@ -58,18 +46,14 @@ ANSWERBACK_SECONDARY_DA = b"\x1b[>1;10;0c"
 DECCOLM = modes.DECCOLM
 DECTCEM = modes.DECTCEM
 DECSCNM = modes.DECSCNM
-
-#: C0/C1 controls that reach draw(): terminals ignore them, pyte would stop drawing the run.
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f]")
-
 _IRM = modes.IRM
 _LNM = modes.LNM
 _DECAWM = modes.DECAWM
 _LAT1_MAP = charsets.LAT1_MAP
 
+#: C0/C1 controls that reach draw(): terminals ignore them, pyte would stop drawing the run.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f]")
 _PLAIN_TOKENS = re.compile(r"[\x20-\x7e]+|[\r\n\t\x08]")
-_TAB_OR_BACKSPACE = re.compile(r"([\t\x08])")
-
 
 
 def _renumber(
@@ -87,51 +71,6 @@ def _renumber(
     buffer.update(moved)
 
 
-#: A region row while `Screen.draw_plain` scrolls: blank (None), a pyte line, or text drawn
-#: from column 0 on a blank row with one rendition (made into a pyte line only if it stays).
-_Row: TypeAlias = StaticDefaultDict[int, Char] | tuple[str, Cells] | None
-
-
-#: Fewest whole lines in a row worth scrolling through in bulk (see `Screen.draw_plain`).
-_BULK_LINES = 4
-
-
-def _expand_tabs(line: str, last_stop: int) -> str | None:
-    """``line`` drawn from column 0 of a blank row, with the default tab stops (every 8
-    columns), as the spaces its tabs skip over: the same cells when a space in the cursor's
-    rendition is a blank cell. None when a tab starts at or past the last stop (it stops at
-    the last column, not at the next multiple of 8)."""
-    if "\t" not in line:
-        return line
-    if len(line[: line.rindex("\t")].expandtabs(8)) >= last_stop:
-        return None
-    return line.expandtabs(8)
-
-
-def _drawn_last(line: str) -> str:
-    """The last character ``line`` draws (a tab moves the cursor and draws nothing)."""
-    return line.rstrip("\t")[-1:]
-
-
-def _expand(row: tuple[str, Cells], default: Char) -> StaticDefaultDict[int, Char]:
-    text, cells = row
-    line: StaticDefaultDict[int, Char] = StaticDefaultDict(default)
-    line.update(zip(range(len(text)), map(cells.__getitem__, text), strict=True))
-    return line
-
-
-def _compact_row(row: _Row, columns: int) -> PackedLine:
-    if row is None:
-        return EMPTY_LINE
-    if type(row) is tuple:
-        text, cells = row
-        return compact_text(text, cells.attrs[1:], columns)
-    return compact(row, columns)  # type: ignore[arg-type]
-
-
-
-
-
 class Screen(ErasingScreen):
     """pyte's Screen with damage tracking, replies and the xterm features pyte lacks."""
 
@@ -146,7 +85,7 @@ class Screen(ErasingScreen):
         self.main_buffer: dict[int, StaticDefaultDict[int, Char]] | None = None
         self.scrollback: Scrollback | None = None
         #: The cursor saved by the last ``CSI ? 1049 h`` (xterm keeps one, not a stack).
-        self.saved_1049: Any = None
+        self.saved_1049: Savepoint | None = None
         self.last_char = " "
         # What the stream saw of the CSI being parsed: private marker, intermediates and which
         # parameter separators were colons (sub-parameters, ITU T.416 / xterm SGR 38:2::r:g:b).
@@ -222,9 +161,9 @@ class Screen(ErasingScreen):
             for y in range(count):
                 scrollback.append(compact(buffer.get(y), columns))
         _renumber(buffer, top, bottom, -count)
-        self._scrolled(top, bottom, count)
+        self.record_scroll(top, bottom, count)
 
-    def _scrolled(self, top: int, bottom: int, count: int) -> None:
+    def record_scroll(self, top: int, bottom: int, count: int) -> None:
         """Record the damage of region rows ``top..bottom`` moving up ``count`` rows.
 
         ``count`` scrolls of one row give the same `Damage` as one scroll of ``count``.
@@ -261,6 +200,7 @@ class Screen(ErasingScreen):
         self.dirty.update(range(top, bottom + 1))
 
     def _region(self) -> tuple[int, int]:
+        """The scroll region's first and last rows."""
         margins = self.margins
         if margins is None:
             return 0, self.lines - 1
@@ -339,268 +279,38 @@ class Screen(ErasingScreen):
         (draw, carriage_return, linefeed, tab, backspace), done a run at a time.
 
         Cells come from the shared per-rendition cache and are stored a row slice at a time;
-        while the region scrolls, its rows move once per call instead of once per line, and
-        lines scrolled off straight after being drawn reach the scrollback without ever being
-        pyte rows. Insert mode, a translating character set or a cursor below the scroll
-        region take the exact one-by-one path.
+        text that fits on the cursor's row is stored here, anything longer is a `PlainRun`.
+        Insert mode, a translating character set or a cursor below the scroll region take
+        the exact one-by-one path.
         """
         cursor = self.cursor
         mode = self.mode
-        top, bottom = self._region()
-        y = cursor.y
-        if (
-            y > bottom
-            or _IRM in mode
-            or (self.g1_charset if self.charset else self.g0_charset) is not _LAT1_MAP
-        ):
+        region = self._region()
+        if cursor.y > region[1] or _IRM in mode or self.charset_map is not _LAT1_MAP:
             self._plain_slow(text)
             return
-        attrs = cursor.attrs
-        if attrs is not self._cells_attrs:
-            self._cells = cells_for(attrs)
-            self._cells_attrs = attrs
-        cells = self._cells
-        cell = cells.__getitem__
-        columns = self.columns
+        cells = self.cursor_cells()
         x = cursor.x
-        if text.isprintable() and x + len(text) <= columns:
+        if text.isprintable() and x + len(text) <= self.columns:
             # Text that fits on the cursor's row (most runs between two escape sequences).
+            y = cursor.y
             end = x + len(text)
             target = self.buffer[y]
             unpair(target, x)
             unpair(target, end)
-            target.update(zip(range(x, end), map(cell, text), strict=True))
+            target.update(zip(range(x, end), map(cells.__getitem__, text), strict=True))
             cursor.x = end
             self.dirty.add(y)
             self.last_char = text[-1]
             return
-        autowrap = _DECAWM in mode
-        newline_mode = _LNM in mode
-        buffer = self.buffer
-        dirty = self.dirty
-        default = self.default_char
-        scrollback = self.scrollback
-        keep = top == 0 and scrollback is not None and self.main_buffer is None
-        last = ""
-        # Once the region scrolls: its rows, the top one at index ``scrolled``. The cursor
-        # then stays on the bottom row (window[-1]), which every line feed replaces.
-        window: list[_Row] | None = None
-        scrolled = 0
-
-        def row() -> StaticDefaultDict[int, Char]:
-            if window is None:
-                return buffer[y]
-            line = window[-1]
-            if line is None:
-                line = window[-1] = StaticDefaultDict(default)
-            elif type(line) is tuple:
-                line = window[-1] = _expand(line, default)
-            return line  # type: ignore[return-value]
-
-        def line_feed() -> None:
-            nonlocal y, x, window, scrolled
-            if y != bottom:
-                y += 1
-            else:
-                if window is None:
-                    window = [buffer.pop(row_y, None) for row_y in range(top, bottom + 1)]
-                leaving = window[scrolled]
-                window[scrolled] = None
-                scrolled += 1
-                window.append(None)
-                if keep:
-                    scrollback.append(_compact_row(leaving, columns))  # type: ignore[union-attr]
-            if newline_mode:
-                x = 0
-
-        def put(data: str) -> None:
-            nonlocal x
-            while True:
-                room = columns - x
-                count = len(data)
-                line = row()
-                if line:
-                    # Halves of wide characters the text lands next to become blanks.
-                    if count <= room:
-                        unpair(line, x)
-                        unpair(line, x + count)
-                    else:
-                        unpair(line, x if autowrap else min(x, columns - 1))
-                if count <= room:
-                    if count == 1:
-                        line[x] = cell(data)
-                    else:
-                        line.update(zip(range(x, x + count), map(cell, data), strict=True))
-                    x += count
-                    break
-                if not autowrap:
-                    # Every character past the margin lands on the last column.
-                    if room > 1:
-                        line.update(
-                            zip(range(x, columns - 1), map(cell, data[: room - 1]), strict=True)
-                        )
-                    line[columns - 1] = cell(data[-1])
-                    x = columns
-                    break
-                if room:
-                    line.update(zip(range(x, columns), map(cell, data[:room]), strict=True))
-                    data = data[room:]
-                if window is None:
-                    dirty.add(y)
-                x = 0
-                line_feed()
-            if window is None:
-                dirty.add(y)
-
-        crlf_bodies: list[str] | None = None  # the text split at CR LF, once needed
-        odd = "\t" in text or "\b" in text
-        # Tabs in a line drawn on a fresh row can become spaces: a tab leaves blank cells
-        # behind, and so do spaces when the rendition is the default one. Only with the
-        # default tab stops, and never with backspaces around.
-        last_stop = 0
-        if odd and "\b" not in text and cell(" ") == default:
-            stops = self.tabstops
-            if stops and stops == set(range(8, columns, 8)):
-                last_stop = max(stops)
-        # Whether lines on fresh rows may be taken as text (in bulk, or one at a time).
-        as_text = not odd or last_stop > 0
-
-        def on_fresh_row(body: str) -> str | None:
-            """How ``body`` (a line without its CR LF) shows on a fresh bottom row, or None
-            when it cannot be kept as text there (a CR inside, a tab past the last stop, or
-            wider than the screen)."""
-            if "\r" in body:
-                return None
-            line = _expand_tabs(body, last_stop) if odd else body
-            return line if line is not None and len(line) <= columns else None
-
-        def whole_lines(start: int) -> int:
-            """Lines drawn whole on fresh bottom rows from piece ``start`` on, each ending
-            with CR LF (or just LF when empty): they can be scrolled through in bulk."""
-            nonlocal window, scrolled, last
-            assert window is not None
-            bodies = shown = None
-            if crlf_only:
-                # Every line ends with one CR LF: the bodies are the text split at CR LF.
-                nonlocal crlf_bodies
-                if crlf_bodies is None:
-                    crlf_bodies = text.split("\r\n")
-                bodies = shown = crlf_bodies[start:final]
-                if odd:
-                    expanded = [_expand_tabs(body, last_stop) for body in bodies]
-                    shown = None if None in expanded else expanded  # type: ignore[assignment]
-                if shown is None or max(map(len, shown), default=0) > columns:
-                    bodies = shown = None
-            if bodies is None or shown is None:
-                bodies, shown = [], []
-                for piece in islice(pieces, start, final):
-                    if piece:
-                        if piece[-1] != "\r":
-                            break
-                        body = piece.rstrip("\r")
-                        line = on_fresh_row(body)
-                        if line is None:
-                            break
-                        bodies.append(body)
-                        shown.append(line)
-                    else:
-                        bodies.append(piece)
-                        shown.append(piece)
-            count = len(bodies)
-            if count < _BULK_LINES:
-                return 0
-            # Each line lands on the bottom row and a line feed follows: the region's rows
-            # above the bottom one, then the new lines, then a fresh bottom row, of which the
-            # last `height` stay and the first `count` leave at the top. Rows are made only
-            # for the lines that stay.
-            height = bottom - top + 1
-            above = window[scrolled:-1]
-            staying = shown[max(0, count - height + 1) :]
-            rows: list[_Row] = [(body, cells) if body else None for body in staying]
-            if count < height - 1:
-                rows = above[count:] + rows
-            rows.append(None)
-            if keep:
-                # Lines drawn here all have one rendition: compact each distinct text once.
-                leaving_above = [_compact_row(row, columns) for row in above[:count]]
-                leaving = shown[: max(0, count - height + 1)]
-                attributes = cells.attrs[1:]
-                compacted = {text: compact_text(text, attributes, columns)
-                             for text in set(leaving)}
-                scrollback.extend(leaving_above)  # type: ignore[union-attr]
-                scrollback.extend(list(map(compacted.__getitem__, leaving)))  # type: ignore[union-attr]
-            window[scrolled:] = [None] * count
-            window += rows
-            scrolled += count
-            for body in reversed(bodies):
-                drawn = _drawn_last(body)
-                if drawn:
-                    last = drawn
-                    break
-            return count
-
-        crlf = text.count("\r\n")
-        crlf_only = text.count("\n") == crlf == text.count("\r")
-        pieces = text.split("\n")
-        final = len(pieces) - 1
-        number = -1
-        try:
-            while number < final:
-                number += 1
-                piece = pieces[number]
-                if window is not None and number and x == 0 and as_text and number < final:
-                    bulk = whole_lines(number)
-                    if bulk:
-                        number += bulk - 1  # the next piece is the first after the run
-                        continue
-                if piece:
-                    if window is not None and number and x == 0 and as_text:
-                        # A line on the fresh bottom row: keep it as text for now.
-                        body = piece.rstrip("\r")
-                        as_shown = on_fresh_row(body)
-                        if as_shown is not None:
-                            if as_shown:
-                                window[-1] = (as_shown, cells)
-                                last = _drawn_last(body) or last
-                            x = 0 if len(body) < len(piece) else len(as_shown)
-                            if number < final:
-                                line_feed()
-                            continue
-                    for index, segment in enumerate(piece.split("\r")):
-                        if index:
-                            x = 0
-                        if not segment:
-                            continue
-                        if not odd:
-                            put(segment)
-                            last = segment[-1]
-                            continue
-                        for token in _TAB_OR_BACKSPACE.split(segment):
-                            if token == "\t" or token == "\b":
-                                cursor.x = x
-                                if token == "\t":
-                                    self.tab()
-                                else:
-                                    self.backspace()
-                                x = cursor.x
-                            elif token:
-                                put(token)
-                                last = token[-1]
-                if number < final:
-                    line_feed()
-        finally:
-            cursor.x = x
-            cursor.y = y
-            if last:
-                self.last_char = last
-            if window is not None:
-                for offset in range(bottom - top + 1):
-                    line = window[scrolled + offset]
-                    if line is not None:
-                        if type(line) is tuple:
-                            line = _expand(line, default)
-                        buffer[top + offset] = line  # type: ignore[assignment]
-                self._scrolled(top, bottom, scrolled)
+        top = region[0]
+        keep = top == 0 and self.scrollback is not None and self.main_buffer is None
+        PlainRun(
+            self, text, cells, region,
+            autowrap=_DECAWM in mode,
+            newline_mode=_LNM in mode,
+            history=self.scrollback if keep else None,
+        ).run()
 
     def _plain_slow(self, text: str) -> None:
         """`draw_plain` one control or text run at a time, exactly as the parser would."""
@@ -615,6 +325,7 @@ class Screen(ErasingScreen):
                 self.backspace()
             else:
                 draw_text(self, token)
+
 
     def repeat_character(self, count: int | None = None, *_: Any, **__: Any) -> None:
         """REP (``CSI n b``); see `repeat_last`."""
@@ -857,7 +568,7 @@ class Screen(ErasingScreen):
             return
         self.cursor.attrs = rendition(self.cursor.attrs, attrs, self.csi_colons)
 
-    # -- replies, bell, title --------------------------------------------------------------
+    # -- replies, bell ---------------------------------------------------------------------
 
     def write_process_input(self, data: str) -> None:
         self.replies += data.encode("utf-8")
@@ -892,3 +603,4 @@ class Screen(ErasingScreen):
 
     def debug(self, *_: Any, **__: Any) -> None:
         """Unrecognised sequences are ignored."""
+
