@@ -5,31 +5,24 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-import pyte
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vncterm.terminal import Char, Terminal
+from vncterm.terminal.screen import Screen
 from vncterm.terminal.scrollback import compact, compact_text
+from vncterm.terminal.stream import Stream
 
 DATA = Path(__file__).parent.parent / "data"
 BOOT = (DATA / "linux-boot-busybox-serial.raw").read_bytes()
 
 
 def one_by_one(cols: int, rows: int, scrollback_lines: int = 50) -> Terminal:
-    """A terminal whose every character goes through pyte's parser and the one-by-one draw
-    (non-ASCII text is always drawn one by one, by our own `_draw_text`: it keeps text after
-    zero-width characters, which pyte's draw drops)."""
-    terminal = Terminal(cols, rows, scrollback_lines=scrollback_lines)
-    screen, stream = terminal._screen, terminal._stream
-
-    def feed_text(data: str, stop: object = None) -> None:
-        pyte.Stream.feed(stream, data)
-
-    screen.draw_plain = screen._plain_slow  # type: ignore[method-assign]
-    stream.feed_text = feed_text  # type: ignore[method-assign]
-    return terminal
+    """A terminal in the reference configuration: every character goes through pyte's parser
+    and plain text is drawn one run at a time (non-ASCII text is always drawn one by one, by
+    our own `draw_text`: it keeps text after zero-width characters, which pyte's draw drops)."""
+    return Terminal(cols, rows, scrollback_lines=scrollback_lines, fast_paths=False)
 
 
 def state(terminal: Terminal) -> tuple[object, ...]:
@@ -221,3 +214,32 @@ def test_compact_text_equals_compact(text: str, coloured: bool, columns: int) ->
     attrs = Char(" ", fg="red" if coloured else "default")
     line = {x: attrs._replace(data=ch) for x, ch in enumerate(text)}
     assert compact_text(text, tuple(attrs)[1:], columns) == compact(line, columns)
+
+
+def test_the_reference_configuration_takes_no_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``fast_paths=False`` sends every character through pyte's parser and draws plain text
+    one run at a time: the fast stream and the bulk drawing are never called."""
+    taken: list[str] = []
+    monkeypatch.setattr(Stream, "feed_text", lambda *_: taken.append("feed_text"))
+    monkeypatch.setattr(Screen, "draw_plain", lambda *_: taken.append("draw_plain"))
+    reference = Terminal(80, 24, fast_paths=False)
+    reference.feed(BOOT)
+    assert taken == []
+    assert reference.text() != Terminal(80, 24).text()
+    Terminal(80, 24).feed(b"x")
+    assert taken == ["feed_text"]
+
+
+def test_the_reference_configuration_stops_and_resumes() -> None:
+    """A stopped feed in the reference configuration keeps the rest and, resumed, gives the
+    screen of feeding everything at once."""
+    whole = one_by_one(80, 24)
+    whole.feed(BOOT)
+    sliced = one_by_one(80, 24)
+    sliced.feed(BOOT, stop=lambda: True)
+    assert sliced.backlog
+    for _ in range(len(BOOT)):
+        if not sliced.backlog:
+            break
+        sliced.resume(stop=lambda: True)
+    assert state(sliced) == state(whole)

@@ -25,9 +25,9 @@ from vncterm.limits import DEFAULT_TERMINAL_LIMITS, TerminalLimits
 from vncterm.terminal.cells import reversed_cell
 from vncterm.terminal.damage import Damage
 from vncterm.terminal.escape import BRACKETED_PASTE, DECCKM, MOUSE_SGR, MOUSE_TRACKING
-from vncterm.terminal.screen import Screen
+from vncterm.terminal.screen import ReferenceScreen, Screen
 from vncterm.terminal.scrollback import DEFAULT_SCROLLBACK_LINES, Scrollback
-from vncterm.terminal.stream import Stream
+from vncterm.terminal.stream import ReferenceStream, Stream
 
 __all__ = ["TERM_NAME", "Terminal"]
 
@@ -37,7 +37,11 @@ TERM_NAME = "xterm-256color"
 
 
 class Terminal:
-    """A screen of ``cols`` x ``rows`` cells fed with console output (UTF-8 bytes)."""
+    """A screen of ``cols`` x ``rows`` cells fed with console output (UTF-8 bytes).
+
+    With ``fast_paths=False`` every character goes through pyte's parser and plain text is
+    drawn one run at a time: the reference configuration the fast paths are tested against
+    (the same screens, several times slower)."""
 
     def __init__(
         self,
@@ -46,11 +50,16 @@ class Terminal:
         *,
         scrollback_lines: int = DEFAULT_SCROLLBACK_LINES,
         limits: TerminalLimits = DEFAULT_TERMINAL_LIMITS,
+        fast_paths: bool = True,
     ) -> None:
         if cols < 1 or rows < 1:
             raise ValueError(f"terminal size must be positive, not {cols}x{rows}")
-        self._screen = Screen(cols, rows, limits)
-        self._stream = Stream(self._screen)
+        if fast_paths:
+            self._screen = Screen(cols, rows, limits)
+            self._stream = Stream(self._screen)
+        else:
+            self._screen = ReferenceScreen(cols, rows, limits)
+            self._stream = ReferenceStream(self._screen)
         #: Lines that scrolled off the top of the main screen, oldest first.
         self.scrollback = Scrollback(scrollback_lines)
         self._screen.scrollback = self.scrollback

@@ -35,7 +35,7 @@ from vncterm.terminal.scrollback import Scrollback, compact
 from vncterm.terminal.sgr import rendition
 from vncterm.terminal.textdraw import draw_text, repeat_last
 
-__all__ = ["ANSWERBACK_PRIMARY_DA", "ANSWERBACK_SECONDARY_DA", "Screen"]
+__all__ = ["ANSWERBACK_PRIMARY_DA", "ANSWERBACK_SECONDARY_DA", "ReferenceScreen", "Screen"]
 
 #: Reply to primary DA (``CSI c``): a VT220 with ANSI colour.
 ANSWERBACK_PRIMARY_DA = b"\x1b[?62;22c"
@@ -287,7 +287,7 @@ class Screen(ErasingScreen):
         mode = self.mode
         region = self._region()
         if cursor.y > region[1] or _IRM in mode or self.charset_map is not _LAT1_MAP:
-            self._plain_slow(text)
+            self.draw_one_by_one(text)
             return
         cells = self.cursor_cells()
         x = cursor.x
@@ -312,7 +312,7 @@ class Screen(ErasingScreen):
             history=self.scrollback if keep else None,
         ).run()
 
-    def _plain_slow(self, text: str) -> None:
+    def draw_one_by_one(self, text: str) -> None:
         """`draw_plain` one control or text run at a time, exactly as the parser would."""
         for token in _PLAIN_TOKENS.findall(text):
             if token == "\r":
@@ -604,3 +604,10 @@ class Screen(ErasingScreen):
     def debug(self, *_: Any, **__: Any) -> None:
         """Unrecognised sequences are ignored."""
 
+
+class ReferenceScreen(Screen):
+    """The screen without bulk drawing: every plain run drawn one control or text run at a
+    time, as pyte's parser dispatches them (`Terminal(fast_paths=False)`)."""
+
+    def draw_plain(self, text: str) -> None:
+        self.draw_one_by_one(text)

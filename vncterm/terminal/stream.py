@@ -5,8 +5,9 @@ and sequence details pyte's parser drops (OSC, DCS/SOS/PM/APC, intermediates, pr
 pyte parses one character at a time through a generator; console output is mostly plain
 ASCII lines and simple CSIs, so `Stream.feed_text` hands runs of text and line controls to
 `Screen.draw_plain` whole and dispatches complete simple CSIs itself. Everything else still
-takes pyte's parser, and the fast paths are tested against it
-(tests/terminal/test_fast_paths.py): same cells, cursor, scrollback, replies and damage.
+takes pyte's parser. `ReferenceStream` takes it for everything: the fast paths are tested
+against it (tests/terminal/test_fast_paths.py): same cells, cursor, scrollback, replies and
+damage.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from vncterm.terminal.escape import (
 )
 from vncterm.terminal.screen import Screen
 
-__all__ = ["Stream"]
+__all__ = ["ReferenceStream", "Stream"]
 
 #: Characters _send_to_parser looks at before the parser; anything else goes straight through.
 _WATCHED = frozenset(
@@ -57,15 +58,15 @@ _SIMPLE_CSI = re.compile(r"\x1b\[(\??)([0-9;]*)([@A-Za-z`])")
 #: questions to its ``stop``: each step's work is bounded, so this bounds the overrun.
 _STOP_EVERY = 16
 #: Most characters of non-ASCII text drawn in one step (one at a time, about a microsecond
-#: each).
+#: each); also the characters `ReferenceStream` takes between two questions to ``stop``.
 _TEXT_STEP = 256
 
 #: Most parameter strings whose parse is remembered.
 _MAX_CSI_PARAMETERS = 4096
-_csi_parameters: BoundedCache[str, tuple[int, ...]] = BoundedCache(_MAX_CSI_PARAMETERS)
-
 #: Longest parameter string whose parse is kept for reuse (programs repeat short ones).
 _MAX_CACHED_PARAMETERS_LENGTH = 64
+
+_csi_parameters: BoundedCache[str, tuple[int, ...]] = BoundedCache(_MAX_CSI_PARAMETERS)
 
 
 def _parameter(value: str) -> int:
@@ -365,6 +366,23 @@ class Stream(pyte.ByteStream):
             self._in_string = False
             return True
         return None
+
+
+class ReferenceStream(Stream):
+    """The stream without its fast paths: every character through pyte's parser, as pyte's
+    own `Stream.feed` does it (`Terminal(fast_paths=False)`, the reference of the fast paths'
+    differential tests)."""
+
+    def feed_text(self, data: str, stop: Callable[[], bool] | None = None) -> None:
+        """pyte's `Stream.feed`; with ``stop``, asked after every `_TEXT_STEP` characters."""
+        if stop is None:
+            pyte.Stream.feed(self, data)
+            return
+        for offset in range(0, len(data), _TEXT_STEP):
+            if offset and stop():
+                self.held = data[offset:]
+                return
+            pyte.Stream.feed(self, data[offset : offset + _TEXT_STEP])
 
 
 def _check_handlers() -> None:
