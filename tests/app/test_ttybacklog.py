@@ -54,7 +54,8 @@ def test_backed_up_pty_is_assumed_full(pty_pair: tuple[int, int]) -> None:
     data = os.read(master, 1 << 16)
     backlog.read(len(data))
     still_held = written - len(data)
-    assert unread_bytes_on(master) < still_held  # FIONREAD shows only part of it
+    # FIONREAD usually shows only part of it here; how much the kernel has moved by now
+    # depends on its timing (under load, sometimes all), so only the estimate is asserted.
     assert backlog.unread(master) >= still_held
 
 
